@@ -1,0 +1,171 @@
+// Package actors holds the grains — persistent virtual actors that own state
+// — and the typed Client the API uses to talk to them. Grain logic lives in
+// plain structs (testable without protoactor); thin adapters make them
+// protoactor actors registered through the cluster facade.
+package actors
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/trailspark/trailspark/engine/credential"
+	"github.com/trailspark/trailspark/engine/errs"
+	"github.com/trailspark/trailspark/engine/seal"
+	"github.com/trailspark/trailspark/store"
+)
+
+// Env is what every grain and service on a node shares.
+type Env struct {
+	Store       store.StateStore
+	Sealer      *seal.Sealer
+	Hasher      *credential.Hasher
+	Clock       func() time.Time
+	Rand        io.Reader
+	Log         hclog.Logger
+	IdleTimeout time.Duration // a grain idle this long passivates (0 = 10 min)
+	// Password hashing cost; tests use credential.FastPasswordParams.
+	Password credential.PasswordParams
+	// SessionTTL is how long a login token lives (0 = 24 h).
+	SessionTTL time.Duration
+	// AllowUserOrgCreation lets signed-in users create organizations; the
+	// operator always can.
+	AllowUserOrgCreation bool
+}
+
+func (e *Env) now() time.Time { return e.Clock().UTC() }
+
+func (e *Env) idle() time.Duration {
+	if e.IdleTimeout <= 0 {
+		return 10 * time.Minute
+	}
+	return e.IdleTimeout
+}
+
+func (e *Env) sessionTTL() time.Duration {
+	if e.SessionTTL <= 0 {
+		return 24 * time.Hour
+	}
+	return e.SessionTTL
+}
+
+// emailAD binds sealed emails to their purpose so a sealed value cannot be
+// swapped in for another kind of secret.
+var emailAD = []byte("email")
+
+func (e *Env) sealString(ad []byte, s string) (string, error) {
+	b, err := e.Sealer.Seal(e.Rand, []byte(s), ad)
+	if err != nil {
+		return "", err
+	}
+	return base64.RawStdEncoding.EncodeToString(b), nil
+}
+
+func (e *Env) openString(ad []byte, s string) (string, error) {
+	if s == "" {
+		return "", nil
+	}
+	b, err := base64.RawStdEncoding.DecodeString(s)
+	if err != nil {
+		return "", err
+	}
+	pt, err := e.Sealer.Open(b, ad)
+	return string(pt), err
+}
+
+// emailIndex is the keyed lookup hash of a normalised email.
+func (e *Env) emailIndex(email string) string {
+	return e.Sealer.Index("email", seal.NormalizeEmail(email))
+}
+
+// putIndex upserts a small index entry (last writer wins; indexes are
+// hints that readers verify against the owning grain's state).
+func (e *Env) putIndex(ctx context.Context, key []byte, value string) error {
+	for i := 0; i < 8; i++ {
+		old, v, err := e.Store.Load(ctx, key)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			v = 0
+		case err != nil:
+			return err
+		case string(old) == value:
+			return nil
+		}
+		if _, err := e.Store.Save(ctx, key, []byte(value), v); !errors.Is(err, store.ErrConflict) {
+			return err
+		}
+	}
+	return fmt.Errorf("index %s: too many concurrent writers", key)
+}
+
+// deleteIndex removes an index entry whatever its version.
+func (e *Env) deleteIndex(ctx context.Context, key []byte) error {
+	for i := 0; i < 8; i++ {
+		_, v, err := e.Store.Load(ctx, key)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if err := e.Store.Delete(ctx, key, v); !errors.Is(err, store.ErrConflict) {
+			return err
+		}
+	}
+	return fmt.Errorf("index %s: too many concurrent writers", key)
+}
+
+// loadJSON loads and decodes a JSON value; ErrNotFound passes through.
+func (e *Env) loadJSON(ctx context.Context, key []byte, v any) (store.Version, error) {
+	b, ver, err := e.Store.Load(ctx, key)
+	if err != nil {
+		return 0, err
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return 0, fmt.Errorf("decode %s: %w", key, err)
+	}
+	return ver, nil
+}
+
+// storeErr turns a store failure into a retryable user-facing error.
+func storeErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	var e *errs.Error
+	if errors.As(err, &e) {
+		return e
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return errs.Unavailable("the request was cancelled or timed out", err)
+	}
+	return errs.Unavailable("storage is not available right now; retry", err)
+}
+
+// Global index keys (deployment-wide; tenant data lives under o/{org}/).
+func keySubdomain(sub string) []byte         { return store.GlobalKey("sub", sub) }
+func keyOrgIndex(org string) []byte          { return store.GlobalKey("org", org) }
+func keyMembership(user, org string) []byte  { return store.GlobalKey("umem", user, org) }
+func keyMembershipPrefix(user string) []byte { return append(store.GlobalKey("umem", user), '/') }
+func keyAPIKeyIndex(tokenID string) []byte   { return store.GlobalKey("apikey", tokenID) }
+func keyEmail(idx string) []byte             { return store.GlobalKey("email", idx) }
+func keyUser(id string) []byte               { return store.GlobalKey("user", id) }
+func keyToken(tokenID string) []byte         { return store.GlobalKey("tok", tokenID) }
+func keyUserPAT(user, pat string) []byte     { return store.GlobalKey("upat", user, pat) }
+func keyUserPATPrefix(user string) []byte    { return append(store.GlobalKey("upat", user), '/') }
+func keyOrgState(org string) []byte          { return store.TenantKey(org, "org") }
+
+type contextT = context.Context
+
+var jsonMarshal = json.Marshal
+
+var (
+	normalizeEmail = seal.NormalizeEmail
+	validateEmail  = seal.ValidateEmail
+)

@@ -1,0 +1,121 @@
+// Package api is the HTTP front of a node: Gin routes, middleware (request
+// id, recovery, logging, body limits, authentication) and handlers that turn
+// requests into calls on actors.Client. It never touches the store and never
+// imports protoactor. Role checks happen in the org grain, from the one
+// capability table in engine/tenant.
+package api
+
+import (
+	_ "embed"
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+	"github.com/hashicorp/go-hclog"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/trailspark/trailspark/actors"
+	"github.com/trailspark/trailspark/engine/credential"
+	"github.com/trailspark/trailspark/engine/errs"
+)
+
+//go:embed openapi.yaml
+var openapiDoc []byte
+
+// OpenAPI returns the API description served at /openapi.yaml.
+func OpenAPI() []byte { return openapiDoc }
+
+// Options configures the HTTP layer.
+type Options struct {
+	// OperatorTokenHash is the keyed hash of the operator credential.
+	OperatorTokenHash []byte
+	Hasher            *credential.Hasher
+	// MaxBodyBytes limits management request bodies (default 1 MiB).
+	MaxBodyBytes int64
+	Logger       hclog.Logger
+}
+
+// Server is the HTTP API of one node.
+type Server struct {
+	client       *actors.Client
+	hasher       *credential.Hasher
+	operatorHash []byte
+	log          hclog.Logger
+	metrics      *metrics
+	engine       *gin.Engine
+}
+
+// New builds the router.
+func New(client *actors.Client, opts Options) *Server {
+	if opts.MaxBodyBytes <= 0 {
+		opts.MaxBodyBytes = 1 << 20
+	}
+	if opts.Logger == nil {
+		opts.Logger = hclog.NewNullLogger()
+	}
+	gin.SetMode(gin.ReleaseMode)
+	s := &Server{client: client, hasher: opts.Hasher, operatorHash: opts.OperatorTokenHash,
+		log: opts.Logger.Named("http"), metrics: newMetrics()}
+	r := gin.New()
+	r.HandleMethodNotAllowed = true
+	r.Use(requestID(), accessLog(s.log, s.metrics), recovery(s.log), bodyLimit(opts.MaxBodyBytes))
+	r.NoRoute(func(c *gin.Context) { fail(c, errs.New(errs.KindNotFound, "route_not_found", "no such route")) })
+	r.NoMethod(func(c *gin.Context) {
+		c.AbortWithStatusJSON(http.StatusMethodNotAllowed, errorBody{Error: errorDetail{Code: "method_not_allowed", Message: "method not allowed on this route"}})
+	})
+
+	r.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
+	r.GET("/readyz", func(c *gin.Context) {
+		if !s.client.Ready() {
+			fail(c, errs.Unavailable("the node is starting or stopping", nil))
+			return
+		}
+		c.JSON(http.StatusOK, gin.H{"status": "ready"})
+	})
+	r.GET("/metrics", gin.WrapH(promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{})))
+	r.GET("/openapi.yaml", func(c *gin.Context) { c.Data(http.StatusOK, "application/yaml", openapiDoc) })
+
+	v1 := r.Group("/api/v1")
+	v1.POST("/auth/register", s.register)
+	v1.POST("/auth/login", s.login)
+	v1.GET("/api-keys/self", s.keySelf)
+
+	authed := v1.Group("", s.authenticate())
+	authed.POST("/auth/logout", s.logout)
+	authed.GET("/me", s.me)
+	authed.POST("/me/tokens", s.createPAT)
+	authed.GET("/me/tokens", s.listPATs)
+	authed.DELETE("/me/tokens/:id", s.revokePAT)
+
+	authed.GET("/orgs/subdomain-check", s.subdomainCheck)
+	authed.POST("/orgs", s.createOrg)
+	authed.GET("/orgs", s.listOrgs)
+	authed.GET("/orgs/:org", s.getOrg)
+	authed.PATCH("/orgs/:org", s.updateOrg)
+	authed.DELETE("/orgs/:org", s.deleteOrg)
+
+	authed.GET("/orgs/:org/members", s.listMembers)
+	authed.PATCH("/orgs/:org/members/:user", s.setRole)
+	authed.DELETE("/orgs/:org/members/:user", s.removeMember)
+	authed.POST("/orgs/:org/transfer-ownership", s.transferOwnership)
+
+	authed.POST("/orgs/:org/invitations", s.invite)
+	authed.GET("/orgs/:org/invitations", s.listInvitations)
+	authed.POST("/orgs/:org/invitations/accept", s.acceptInvitation)
+	authed.POST("/orgs/:org/invitations/:id/resend", s.resendInvitation)
+	authed.POST("/orgs/:org/invitations/:id/cancel", s.cancelInvitation)
+
+	authed.POST("/orgs/:org/api-keys", s.createKey)
+	authed.GET("/orgs/:org/api-keys", s.listKeys)
+	authed.GET("/orgs/:org/api-keys/:id", s.getKey)
+	authed.POST("/orgs/:org/api-keys/:id/revoke", s.revokeKey)
+	authed.POST("/orgs/:org/api-keys/:id/rotate", s.rotateKey)
+
+	s.engine = r
+	return s
+}
+
+// Handler is the http.Handler to serve.
+func (s *Server) Handler() http.Handler { return s.engine }
+
+// Routes lists every registered method and path (for the OpenAPI check).
+func (s *Server) Routes() []gin.RouteInfo { return s.engine.Routes() }

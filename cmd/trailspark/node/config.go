@@ -1,0 +1,204 @@
+// Package node assembles and runs one TrailSpark node: configuration, the
+// state store, the cluster member, the grains and the HTTP API. `trailspark
+// serve` and the end-to-end tests use it, so tests run the same assembly
+// operators do.
+package node
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/trailspark/trailspark/engine/seal"
+)
+
+// Secret is a string that never prints itself.
+type Secret string
+
+// String redacts.
+func (s Secret) String() string {
+	if s == "" {
+		return ""
+	}
+	return "[redacted]"
+}
+
+// GoString redacts for %#v.
+func (s Secret) GoString() string { return `"[redacted]"` }
+
+// MarshalYAML redacts, so a dumped config never leaks.
+func (s Secret) MarshalYAML() (any, error) { return s.String(), nil }
+
+// MarshalJSON redacts.
+func (s Secret) MarshalJSON() ([]byte, error) { return []byte(strconv.Quote(s.String())), nil }
+
+// Duration reads "90s", "12h" in YAML and the environment.
+type Duration time.Duration
+
+// UnmarshalYAML parses a Go duration string.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	v, err := time.ParseDuration(n.Value)
+	if err != nil {
+		return fmt.Errorf("line %d: %q is not a duration like 90s or 12h", n.Line, n.Value)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalYAML prints a Go duration string.
+func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(), nil }
+
+// Config is everything a node needs. Precedence: defaults, then the file
+// (--config), then TRAILSPARK_* environment variables, then flags.
+type Config struct {
+	Listen     string `yaml:"listen" env:"TRAILSPARK_LISTEN"`
+	DataDir    string `yaml:"data_dir" env:"TRAILSPARK_DATA_DIR"`
+	PluginsDir string `yaml:"plugins_dir" env:"TRAILSPARK_PLUGINS_DIR"`
+	// AdminToken is the operator credential; empty: generated on first
+	// start into <data_dir>/operator-token.
+	AdminToken Secret `yaml:"admin_token" env:"TRAILSPARK_ADMIN_TOKEN"`
+	// EncryptionKey (32 bytes, base64 or hex) seals secrets at rest; empty:
+	// generated on first start into <data_dir>/encryption.key.
+	EncryptionKey Secret `yaml:"encryption_key" env:"TRAILSPARK_ENCRYPTION_KEY"`
+	LogFormat     string `yaml:"log_format" env:"TRAILSPARK_LOG_FORMAT"` // json | text
+	LogLevel      string `yaml:"log_level" env:"TRAILSPARK_LOG_LEVEL"`   // trace | debug | info | warn | error
+	// SyncWrites makes every store commit durable against power loss, not
+	// only against a crash of the process (slower).
+	SyncWrites bool `yaml:"sync_writes" env:"TRAILSPARK_SYNC_WRITES"`
+	// StoreProfile bounds Badger's memory: server | small.
+	StoreProfile         string   `yaml:"store_profile" env:"TRAILSPARK_STORE_PROFILE"`
+	SessionTTL           Duration `yaml:"session_ttl" env:"TRAILSPARK_SESSION_TTL"`
+	GrainIdleTimeout     Duration `yaml:"grain_idle_timeout" env:"TRAILSPARK_GRAIN_IDLE_TIMEOUT"`
+	AllowUserOrgCreation bool     `yaml:"allow_user_org_creation" env:"TRAILSPARK_ALLOW_USER_ORG_CREATION"`
+	MaxBodyBytes         int64    `yaml:"max_body_bytes" env:"TRAILSPARK_MAX_BODY_BYTES"`
+	// PasswordHashing: default | fast (fast is for tests and benchmarks only).
+	PasswordHashing string `yaml:"password_hashing" env:"TRAILSPARK_PASSWORD_HASHING"`
+	// ClusterPort is the node's actor endpoint port on 127.0.0.1 (0 = any).
+	ClusterPort int `yaml:"cluster_port" env:"TRAILSPARK_CLUSTER_PORT"`
+}
+
+// Default returns the single-node defaults.
+func Default() Config {
+	return Config{
+		Listen:               "127.0.0.1:8080",
+		DataDir:              "./data",
+		PluginsDir:           "./bin/plugins",
+		LogFormat:            "json",
+		LogLevel:             "info",
+		StoreProfile:         "server",
+		SessionTTL:           Duration(24 * time.Hour),
+		GrainIdleTimeout:     Duration(10 * time.Minute),
+		AllowUserOrgCreation: true,
+		MaxBodyBytes:         1 << 20,
+		PasswordHashing:      "default",
+	}
+}
+
+// LoadFile overlays a YAML file; unknown keys are errors so typos surface.
+func (c *Config) LoadFile(path string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("config file: %w", err)
+	}
+	dec := yaml.NewDecoder(strings.NewReader(string(b)))
+	dec.KnownFields(true)
+	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("config file %s: %w", path, err)
+	}
+	return nil
+}
+
+// LoadEnv overlays TRAILSPARK_* variables found by lookup (os.LookupEnv).
+func (c *Config) LoadEnv(lookup func(string) (string, bool)) error {
+	v := reflect.ValueOf(c).Elem()
+	t := v.Type()
+	for i := 0; i < t.NumField(); i++ {
+		name := t.Field(i).Tag.Get("env")
+		raw, ok := lookup(name)
+		if name == "" || !ok {
+			continue
+		}
+		f := v.Field(i)
+		switch f.Interface().(type) {
+		case Duration:
+			d, err := time.ParseDuration(raw)
+			if err != nil {
+				return fmt.Errorf("%s: %q is not a duration like 90s or 12h", name, raw)
+			}
+			f.SetInt(int64(d))
+		case bool:
+			b, err := strconv.ParseBool(raw)
+			if err != nil {
+				return fmt.Errorf("%s: %q is not true or false", name, raw)
+			}
+			f.SetBool(b)
+		case int, int64:
+			n, err := strconv.ParseInt(raw, 10, 64)
+			if err != nil {
+				return fmt.Errorf("%s: %q is not an integer", name, raw)
+			}
+			f.SetInt(n)
+		default:
+			f.SetString(raw)
+		}
+	}
+	return nil
+}
+
+// Validate reports every problem at once, each naming the setting.
+func (c *Config) Validate() error {
+	var problems []string
+	add := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		add("listen: %q is not host:port (e.g. 127.0.0.1:8080)", c.Listen)
+	}
+	if strings.TrimSpace(c.DataDir) == "" {
+		add("data_dir: required")
+	}
+	if c.AdminToken != "" && len(c.AdminToken) < 16 {
+		add("admin_token: must be at least 16 characters")
+	}
+	if c.EncryptionKey != "" {
+		if _, err := seal.DecodeMasterKey(string(c.EncryptionKey)); err != nil {
+			add("encryption_key: must be 32 bytes, base64 or hex encoded (generate one with: openssl rand -base64 32)")
+		}
+	}
+	if c.LogFormat != "json" && c.LogFormat != "text" {
+		add("log_format: %q must be json or text", c.LogFormat)
+	}
+	switch c.LogLevel {
+	case "trace", "debug", "info", "warn", "error":
+	default:
+		add("log_level: %q must be trace, debug, info, warn or error", c.LogLevel)
+	}
+	if c.StoreProfile != "server" && c.StoreProfile != "small" {
+		add("store_profile: %q must be server or small", c.StoreProfile)
+	}
+	if c.SessionTTL < Duration(time.Minute) || c.SessionTTL > Duration(90*24*time.Hour) {
+		add("session_ttl: %s must be between 1m and 2160h", time.Duration(c.SessionTTL))
+	}
+	if c.GrainIdleTimeout < Duration(time.Second) {
+		add("grain_idle_timeout: %s must be at least 1s", time.Duration(c.GrainIdleTimeout))
+	}
+	if c.MaxBodyBytes < 1024 || c.MaxBodyBytes > 64<<20 {
+		add("max_body_bytes: %d must be between 1024 and 67108864", c.MaxBodyBytes)
+	}
+	if c.PasswordHashing != "default" && c.PasswordHashing != "fast" {
+		add("password_hashing: %q must be default or fast", c.PasswordHashing)
+	}
+	if c.ClusterPort < 0 || c.ClusterPort > 65535 {
+		add("cluster_port: %d is not a port", c.ClusterPort)
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("invalid configuration:\n  %s", strings.Join(problems, "\n  "))
+	}
+	return nil
+}

@@ -1,0 +1,209 @@
+package node
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/trailspark/trailspark/actors"
+	"github.com/trailspark/trailspark/api"
+	"github.com/trailspark/trailspark/cluster"
+	"github.com/trailspark/trailspark/engine/credential"
+	"github.com/trailspark/trailspark/engine/seal"
+	badgerstore "github.com/trailspark/trailspark/store/badger"
+)
+
+// OperatorTokenPrefix marks generated operator tokens.
+const OperatorTokenPrefix = "tso_"
+
+// Node is a running node.
+type Node struct {
+	cfg     Config
+	log     hclog.Logger
+	store   *badgerstore.Store
+	cluster *cluster.Node
+	http    *http.Server
+	ln      net.Listener
+	served  chan error
+	// URL is where the API listens (http://host:port).
+	URL string
+	// GeneratedOperatorToken is set when this start generated the operator
+	// token (first start without TRAILSPARK_ADMIN_TOKEN): print it once.
+	GeneratedOperatorToken string
+	// OperatorTokenFile is where a generated operator token is kept.
+	OperatorTokenFile string
+}
+
+// NewLogger builds the node's root logger from the config.
+func NewLogger(cfg Config, w io.Writer) hclog.Logger {
+	return hclog.New(&hclog.LoggerOptions{
+		Name: "trailspark", Level: hclog.LevelFromString(cfg.LogLevel), Output: w,
+		JSONFormat: cfg.LogFormat == "json", TimeFormat: time.RFC3339Nano,
+	})
+}
+
+// Start opens the store, starts the cluster member and serves the API.
+// It returns once the HTTP listener is bound; readiness follows shortly.
+func Start(cfg Config, log hclog.Logger) (n *Node, err error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("data_dir: %w", err)
+	}
+	n = &Node{cfg: cfg, log: log, served: make(chan error, 1)}
+	defer func() {
+		if err != nil {
+			n.close(false)
+		}
+	}()
+
+	master, err := loadOrCreateSecret(filepath.Join(cfg.DataDir, "encryption.key"), string(cfg.EncryptionKey), func() (string, error) {
+		k, err := seal.NewMasterKey(rand.Reader)
+		return seal.EncodeMasterKey(k), err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("encryption key: %w", err)
+	}
+	key, err := seal.DecodeMasterKey(master)
+	if err != nil {
+		return nil, fmt.Errorf("encryption key: %w", err)
+	}
+	sealer, err := seal.New(key)
+	if err != nil {
+		return nil, fmt.Errorf("encryption key: %w", err)
+	}
+	hasher := credential.NewHasher(sealer.Pepper())
+
+	operator := string(cfg.AdminToken)
+	if operator == "" {
+		n.OperatorTokenFile = filepath.Join(cfg.DataDir, "operator-token")
+		existed := fileExists(n.OperatorTokenFile)
+		operator, err = loadOrCreateSecret(n.OperatorTokenFile, "", func() (string, error) {
+			tok, _, err := credential.NewToken(rand.Reader, OperatorTokenPrefix)
+			return tok, err
+		})
+		if err != nil {
+			return nil, fmt.Errorf("operator token: %w", err)
+		}
+		if !existed {
+			n.GeneratedOperatorToken = operator
+		}
+	}
+
+	profile := badgerstore.ProfileServer
+	if cfg.StoreProfile == "small" {
+		profile = badgerstore.ProfileSmall
+	}
+	n.store, err = badgerstore.Open(badgerstore.Options{Dir: filepath.Join(cfg.DataDir, "state"),
+		SyncWrites: cfg.SyncWrites, Profile: profile, Logger: log.Named("badger")})
+	if err != nil {
+		return nil, fmt.Errorf("open store in %s: %w", cfg.DataDir, err)
+	}
+
+	pw := credential.DefaultPasswordParams
+	if cfg.PasswordHashing == "fast" {
+		pw = credential.FastPasswordParams
+	}
+	env := &actors.Env{Store: n.store, Sealer: sealer, Hasher: hasher, Clock: time.Now, Rand: rand.Reader,
+		Log: log.Named("grains"), IdleTimeout: time.Duration(cfg.GrainIdleTimeout), Password: pw,
+		SessionTTL: time.Duration(cfg.SessionTTL), AllowUserOrgCreation: cfg.AllowUserOrgCreation}
+
+	n.cluster, err = cluster.Start(cluster.Config{Port: cfg.ClusterPort, Logger: log.Named("cluster")}, actors.Kinds(env)...)
+	if err != nil {
+		return nil, err
+	}
+	srv := api.New(actors.NewClient(n.cluster, env), api.Options{OperatorTokenHash: hasher.Hash(operator),
+		Hasher: hasher, MaxBodyBytes: cfg.MaxBodyBytes, Logger: log})
+
+	n.ln, err = net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("listen %s: %w", cfg.Listen, err)
+	}
+	n.URL = "http://" + n.ln.Addr().String()
+	n.http = &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout: 60 * time.Second, WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second}
+	go func() { n.served <- n.http.Serve(n.ln) }()
+	return n, nil
+}
+
+// WaitReady blocks until the node serves grain requests.
+func (n *Node) WaitReady(ctx context.Context) error { return n.cluster.WaitReady(ctx) }
+
+// Served reports the HTTP server ending unexpectedly.
+func (n *Node) Served() <-chan error { return n.served }
+
+// Shutdown stops taking requests, lets in-flight ones finish, leaves the
+// cluster and closes the store.
+func (n *Node) Shutdown(ctx context.Context) error {
+	var err error
+	if n.http != nil {
+		err = n.http.Shutdown(ctx)
+	}
+	n.close(true)
+	return err
+}
+
+func (n *Node) close(graceful bool) {
+	if n.cluster != nil {
+		// A single node has nobody to hand grains to: skip the library's
+		// 2 s handover wait. Grains write through, so nothing is lost.
+		n.cluster.Stop(false)
+	}
+	if n.store != nil {
+		if err := n.store.Close(); err != nil {
+			n.log.Error("close store", "error", err)
+		}
+	}
+	_ = graceful
+}
+
+// loadOrCreateSecret returns given if set; else the content of path; else a
+// new value written to path with 0600 (created exclusively, so two starts
+// racing cannot both write).
+func loadOrCreateSecret(path, given string, gen func() (string, error)) (string, error) {
+	if given != "" {
+		return given, nil
+	}
+	if b, err := os.ReadFile(path); err == nil {
+		v := strings.TrimSpace(string(b))
+		if v == "" {
+			return "", fmt.Errorf("%s is empty", path)
+		}
+		return v, nil
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return "", err
+	}
+	v, err := gen()
+	if err != nil {
+		return "", err
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return "", err
+	}
+	if _, err := f.WriteString(v + "\n"); err != nil {
+		f.Close()
+		return "", err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return "", err
+	}
+	return v, f.Close()
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}

@@ -1,0 +1,114 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/trailspark/trailspark/cmd/trailspark/node"
+)
+
+func newServeCmd() *cobra.Command {
+	var configPath, dataDir, listen, pluginsDir, logFormat, logLevel string
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run a TrailSpark node (single node on embedded storage by default)",
+		Long: `Run a node. Settings come from defaults, then --config FILE (YAML), then
+TRAILSPARK_* environment variables, then flags. The operator credential is
+TRAILSPARK_ADMIN_TOKEN, or generated on first start into <data-dir>/operator-token.`,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg := node.Default()
+			if configPath != "" {
+				if err := cfg.LoadFile(configPath); err != nil {
+					return err
+				}
+			}
+			if err := cfg.LoadEnv(os.LookupEnv); err != nil {
+				return err
+			}
+			flags := cmd.Flags()
+			if flags.Changed("data-dir") {
+				cfg.DataDir = dataDir
+			}
+			if flags.Changed("listen") {
+				cfg.Listen = listen
+			}
+			if flags.Changed("plugins-dir") {
+				cfg.PluginsDir = pluginsDir
+			}
+			if flags.Changed("log-format") {
+				cfg.LogFormat = logFormat
+			}
+			if flags.Changed("log-level") {
+				cfg.LogLevel = logLevel
+			}
+			return serve(cmd, cfg)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&configPath, "config", "", "YAML config file")
+	f.StringVar(&dataDir, "data-dir", "", "data directory (TRAILSPARK_DATA_DIR; default ./data)")
+	f.StringVar(&listen, "listen", "", "HTTP listen address (TRAILSPARK_LISTEN; default 127.0.0.1:8080)")
+	f.StringVar(&pluginsDir, "plugins-dir", "", "connector plugins directory (TRAILSPARK_PLUGINS_DIR; default ./bin/plugins)")
+	f.StringVar(&logFormat, "log-format", "", "json or text (TRAILSPARK_LOG_FORMAT; default json)")
+	f.StringVar(&logLevel, "log-level", "", "trace, debug, info, warn or error (TRAILSPARK_LOG_LEVEL; default info)")
+	return cmd
+}
+
+func serve(cmd *cobra.Command, cfg node.Config) error {
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	log := node.NewLogger(cfg, os.Stderr)
+	start := time.Now()
+	n, err := node.Start(cfg, log)
+	if err != nil {
+		return err
+	}
+	out := cmd.OutOrStdout()
+	fmt.Fprintf(out, "TrailSpark %s listening on %s (data in %s)\n", version, n.URL, cfg.DataDir)
+	switch {
+	case n.GeneratedOperatorToken != "":
+		fmt.Fprintf(out, "Operator token (shown once; also saved to %s, mode 0600):\n  %s\n", n.OperatorTokenFile, n.GeneratedOperatorToken)
+		fmt.Fprintf(out, "Try:  curl -H \"Authorization: Bearer $(cat %s)\" %s/api/v1/orgs\n", n.OperatorTokenFile, n.URL)
+	case n.OperatorTokenFile != "":
+		fmt.Fprintf(out, "Operator token: in %s (send it as Authorization: Bearer ...)\n", n.OperatorTokenFile)
+		fmt.Fprintf(out, "Try:  curl -H \"Authorization: Bearer $(cat %s)\" %s/api/v1/orgs\n", n.OperatorTokenFile, n.URL)
+	default:
+		fmt.Fprintf(out, "Operator token: the value of TRAILSPARK_ADMIN_TOKEN (send it as Authorization: Bearer ...)\n")
+	}
+	fmt.Fprintf(out, "Users: POST %s/api/v1/auth/register, then /api/v1/auth/login. API reference: %s/openapi.yaml\n", n.URL, n.URL)
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	go func() {
+		rctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+		defer cancel()
+		if err := n.WaitReady(rctx); err == nil {
+			log.Info("ready", "url", n.URL, "startup_ms", time.Since(start).Milliseconds())
+		}
+	}()
+	var serveErr error
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down")
+	case serveErr = <-n.Served():
+		if errors.Is(serveErr, http.ErrServerClosed) {
+			serveErr = nil
+		}
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := n.Shutdown(sctx); err != nil && serveErr == nil {
+		serveErr = err
+	}
+	log.Info("stopped")
+	return serveErr
+}
