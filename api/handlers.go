@@ -406,7 +406,7 @@ func (s *Server) authenticateKey(c *gin.Context, key string, body []byte) (*acto
 		return id, nil
 	}
 	if sig := c.GetHeader("X-TrailSpark-Signature"); sig != "" {
-		if err := credential.VerifySignature(secret, sig, body, time.Now(), credential.DefaultSignatureTolerance); err != nil {
+		if err := credential.VerifySignature(secret, sig, body, s.now(), credential.DefaultSignatureTolerance); err != nil {
 			return nil, err
 		}
 		return id, nil

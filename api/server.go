@@ -8,6 +8,7 @@ package api
 import (
 	_ "embed"
 	"net/http"
+	"time"
 
 	"github.com/gin-gonic/gin"
 	"github.com/hashicorp/go-hclog"
@@ -32,6 +33,8 @@ type Options struct {
 	// MaxBodyBytes limits management request bodies (default 1 MiB).
 	MaxBodyBytes int64
 	Logger       hclog.Logger
+	// Now is the clock for signature tolerance checks (default time.Now).
+	Now func() time.Time
 }
 
 // Server is the HTTP API of one node.
@@ -40,6 +43,7 @@ type Server struct {
 	hasher       *credential.Hasher
 	operatorHash []byte
 	log          hclog.Logger
+	now          func() time.Time
 	metrics      *metrics
 	engine       *gin.Engine
 }
@@ -52,9 +56,12 @@ func New(client *actors.Client, opts Options) *Server {
 	if opts.Logger == nil {
 		opts.Logger = hclog.NewNullLogger()
 	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
 	gin.SetMode(gin.ReleaseMode)
 	s := &Server{client: client, hasher: opts.Hasher, operatorHash: opts.OperatorTokenHash,
-		log: opts.Logger.Named("http"), metrics: newMetrics()}
+		log: opts.Logger.Named("http"), now: opts.Now, metrics: newMetrics()}
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
 	r.Use(requestID(), accessLog(s.log, s.metrics), recovery(s.log), bodyLimit(opts.MaxBodyBytes))

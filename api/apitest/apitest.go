@@ -1,0 +1,130 @@
+// Package apitest starts a real node for tests: Badger in a temp dir, a
+// cluster-of-one protoactor member, the grains and the HTTP API on a random
+// loopback port, with an injectable clock and a captured log.
+package apitest
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/trailspark/trailspark/actors"
+	"github.com/trailspark/trailspark/api"
+	"github.com/trailspark/trailspark/cluster"
+	"github.com/trailspark/trailspark/engine/credential"
+	"github.com/trailspark/trailspark/engine/seal"
+	"github.com/trailspark/trailspark/store"
+	badgerstore "github.com/trailspark/trailspark/store/badger"
+)
+
+// Clock is a settable clock.
+type Clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+// NewClock starts at t.
+func NewClock(t time.Time) *Clock { return &Clock{t: t} }
+
+// Now returns the current fake time.
+func (c *Clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+// Advance moves the clock forward.
+func (c *Clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// SyncBuffer is a goroutine-safe log sink.
+type SyncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *SyncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+// String returns everything written so far.
+func (s *SyncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// Node is a running test node.
+type Node struct {
+	URL           string
+	OperatorToken string
+	Store         store.StateStore
+	Clock         *Clock
+	Logs          *SyncBuffer
+	Server        *api.Server
+}
+
+// Options tune Start.
+type Options struct {
+	// AllowUserOrgCreation defaults to true.
+	DisallowUserOrgCreation bool
+	// Start is the clock's start (default 2026-01-05 09:00 UTC).
+	Start time.Time
+}
+
+// Start runs a node until the test ends.
+func Start(t testing.TB, opts ...Options) *Node {
+	t.Helper()
+	var o Options
+	if len(opts) > 0 {
+		o = opts[0]
+	}
+	if o.Start.IsZero() {
+		o.Start = time.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC)
+	}
+	st, err := badgerstore.Open(badgerstore.Options{Dir: t.TempDir(), Profile: badgerstore.ProfileSmall, GCInterval: -1})
+	if err != nil {
+		t.Fatalf("open store: %v", err)
+	}
+	key, _ := seal.NewMasterKey(rand.Reader)
+	sealer, err := seal.New(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hasher := credential.NewHasher(sealer.Pepper())
+	logs := &SyncBuffer{}
+	log := hclog.New(&hclog.LoggerOptions{Name: "test", Level: hclog.Trace, Output: logs, JSONFormat: true})
+	clock := NewClock(o.Start)
+	env := &actors.Env{Store: st, Sealer: sealer, Hasher: hasher, Clock: clock.Now, Rand: rand.Reader,
+		Log: log.Named("grains"), Password: credential.FastPasswordParams, AllowUserOrgCreation: !o.DisallowUserOrgCreation}
+	node, err := cluster.Start(cluster.Config{Logger: log.Named("cluster")}, actors.Kinds(env)...)
+	if err != nil {
+		t.Fatalf("start node: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := node.WaitReady(ctx); err != nil {
+		t.Fatal(err)
+	}
+	opTok, _, _ := credential.NewToken(rand.Reader, "tso_")
+	srv := api.New(actors.NewClient(node, env), api.Options{OperatorTokenHash: hasher.Hash(opTok), Hasher: hasher,
+		Logger: log, Now: clock.Now})
+	hs := httptest.NewServer(srv.Handler())
+	t.Cleanup(func() {
+		hs.Close()
+		node.Stop(false)
+		_ = st.Close()
+	})
+	return &Node{URL: hs.URL, OperatorToken: opTok, Store: st, Clock: clock, Logs: logs, Server: srv}
+}

@@ -1,0 +1,3 @@
+module github.com/trailspark/trailspark/sdk
+
+go 1.26

@@ -1,0 +1,125 @@
+package badgerstore
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+	"github.com/hashicorp/go-hclog"
+)
+
+// Profile picks a set of Badger memory limits.
+type Profile int
+
+const (
+	// ProfileServer bounds one DB to roughly 64 MiB×3 of memtables, a
+	// 256 MiB block cache and a 128 MiB index cache, with 256 MiB value-log
+	// files. Badger's own defaults leave index memory unbounded and keep five
+	// 64 MiB memtables (600 MiB or more per DB).
+	ProfileServer Profile = iota
+	// ProfileSmall is for tests and development: 8 MiB×2 memtables, a
+	// 16 MiB block cache, an 8 MiB index cache, 64 MiB value-log files and
+	// two compactors, so several stores fit on a small CI machine.
+	ProfileSmall
+)
+
+func (p Profile) String() string {
+	switch p {
+	case ProfileServer:
+		return "server"
+	case ProfileSmall:
+		return "small"
+	}
+	return fmt.Sprintf("Profile(%d)", int(p))
+}
+
+// DefaultGCInterval is how often value-log GC runs when Options.GCInterval is 0.
+const DefaultGCInterval = 5 * time.Minute
+
+// MaxInMemoryValueSize is the largest value an InMemory store accepts. An
+// in-memory Badger has no value log, so a value must fit under its value
+// threshold (1 MiB, including the 8-byte version header); on disk, values up
+// to the value-log file size (64 MiB small, 256 MiB server) are accepted.
+const MaxInMemoryValueSize = inMemoryValueThreshold - headerSize - 1
+
+// inMemoryValueThreshold is Badger's ValueThreshold (its 1 MiB default, which
+// is also its maximum). Badger rejects in-memory values above it and
+// mishandles a value of exactly this size, hence the -1 above.
+const inMemoryValueThreshold = 1 << 20
+
+// ErrValueTooLarge is returned by Save when an InMemory store is given a
+// value larger than MaxInMemoryValueSize.
+var ErrValueTooLarge = errors.New("badgerstore: value too large")
+
+// Options configures Open.
+type Options struct {
+	// Dir holds the database files. Required unless InMemory; must be empty
+	// with InMemory. Only one process may open a Dir at a time.
+	Dir string
+	// InMemory keeps everything in memory (tests): nothing survives Close,
+	// and values are limited to MaxInMemoryValueSize.
+	InMemory bool
+	// SyncWrites msyncs the value log on every commit. Off (the default), a
+	// committed write survives a crash of this process but not a power loss
+	// or kernel crash.
+	SyncWrites bool
+	// Profile selects memory limits: ProfileServer (the zero value) or
+	// ProfileSmall.
+	Profile Profile
+	// GCInterval is how often value-log GC runs: 0 means DefaultGCInterval,
+	// negative disables it. Ignored with InMemory (there is no value log).
+	GCInterval time.Duration
+	// Logger receives Badger's warnings and errors (named "badger"); nil
+	// discards them.
+	Logger hclog.Logger
+}
+
+func (o Options) validate() error {
+	switch {
+	case o.InMemory && o.Dir != "":
+		return errors.New("badgerstore: Dir must be empty when InMemory is set")
+	case !o.InMemory && o.Dir == "":
+		return errors.New("badgerstore: Dir is required unless InMemory is set")
+	case o.Profile != ProfileServer && o.Profile != ProfileSmall:
+		return fmt.Errorf("badgerstore: unknown profile %v", o.Profile)
+	}
+	return nil
+}
+
+// badgerOptions turns validated Options into Badger's.
+func (o Options) badgerOptions() badger.Options {
+	bo := badger.DefaultOptions(o.Dir).
+		WithInMemory(o.InMemory).
+		WithSyncWrites(o.SyncWrites).
+		WithNumVersionsToKeep(1).
+		WithValueThreshold(inMemoryValueThreshold).
+		WithLogger(nil)
+	if o.Logger != nil {
+		bo = bo.WithLogger(hclogAdapter{o.Logger.Named("badger")})
+	}
+	switch o.Profile {
+	case ProfileSmall:
+		bo = bo.
+			WithMemTableSize(8 << 20).
+			WithNumMemtables(2).
+			WithNumLevelZeroTables(2).
+			WithNumLevelZeroTablesStall(8).
+			WithBlockCacheSize(16 << 20).
+			WithIndexCacheSize(8 << 20).
+			WithValueLogFileSize(64 << 20).
+			WithNumCompactors(2)
+	default: // ProfileServer
+		// Fewer memtables than the default, so fewer L0 tables before
+		// compaction too, as Badger's docs advise.
+		bo = bo.
+			WithMemTableSize(64 << 20).
+			WithNumMemtables(3).
+			WithNumLevelZeroTables(3).
+			WithNumLevelZeroTablesStall(10).
+			WithBlockCacheSize(256 << 20).
+			WithIndexCacheSize(128 << 20).
+			WithValueLogFileSize(256 << 20)
+	}
+	return bo
+}
