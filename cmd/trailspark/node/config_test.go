@@ -1,0 +1,148 @@
+package node
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+func TestConfigPrecedence(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	file := filepath.Join(dir, "trailspark.yaml")
+	if err := os.WriteFile(file, []byte("listen: 127.0.0.1:9000\ndata_dir: /from/file\nsession_ttl: 2h\nlog_level: debug\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := Default()
+	if err := cfg.LoadFile(file); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"TRAILSPARK_DATA_DIR": "/from/env", "TRAILSPARK_SYNC_WRITES": "true", "TRAILSPARK_GRAIN_IDLE_TIMEOUT": "30s"}
+	if err := cfg.LoadEnv(func(k string) (string, bool) { v, ok := env[k]; return v, ok }); err != nil {
+		t.Fatal(err)
+	}
+	checks := []struct {
+		name      string
+		got, want any
+	}{
+		{"listen from file", cfg.Listen, "127.0.0.1:9000"},
+		{"data_dir env beats file", cfg.DataDir, "/from/env"},
+		{"session_ttl from file", time.Duration(cfg.SessionTTL), 2 * time.Hour},
+		{"log_level from file", cfg.LogLevel, "debug"},
+		{"sync_writes from env", cfg.SyncWrites, true},
+		{"idle from env", time.Duration(cfg.GrainIdleTimeout), 30 * time.Second},
+		{"format default kept", cfg.LogFormat, "json"},
+	}
+	for _, c := range checks {
+		if c.got != c.want {
+			t.Errorf("%s: got %v, want %v", c.name, c.got, c.want)
+		}
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("valid config refused: %v", err)
+	}
+}
+
+func TestConfigFileUnknownKey(t *testing.T) {
+	t.Parallel()
+	file := filepath.Join(t.TempDir(), "c.yaml")
+	_ = os.WriteFile(file, []byte("lisen: 1.2.3.4:5\n"), 0o600)
+	cfg := Default()
+	if err := cfg.LoadFile(file); err == nil || !strings.Contains(err.Error(), "lisen") {
+		t.Fatalf("unknown key not reported: %v", err)
+	}
+}
+
+func TestConfigEnvErrorsNameTheVariable(t *testing.T) {
+	t.Parallel()
+	for _, kv := range [][2]string{{"TRAILSPARK_SESSION_TTL", "soon"}, {"TRAILSPARK_SYNC_WRITES", "maybe"}, {"TRAILSPARK_MAX_BODY_BYTES", "big"}} {
+		cfg := Default()
+		err := cfg.LoadEnv(func(k string) (string, bool) { return kv[1], k == kv[0] })
+		if err == nil || !strings.Contains(err.Error(), kv[0]) {
+			t.Errorf("%s=%s: error %v does not name the variable", kv[0], kv[1], err)
+		}
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		mutate  func(*Config)
+		problem string
+	}{
+		{"listen", func(c *Config) { c.Listen = "8080" }, "listen:"},
+		{"data dir", func(c *Config) { c.DataDir = " " }, "data_dir:"},
+		{"short admin token", func(c *Config) { c.AdminToken = "short" }, "admin_token:"},
+		{"bad encryption key", func(c *Config) { c.EncryptionKey = "not-a-key" }, "encryption_key:"},
+		{"log format", func(c *Config) { c.LogFormat = "xml" }, "log_format:"},
+		{"log level", func(c *Config) { c.LogLevel = "loud" }, "log_level:"},
+		{"store profile", func(c *Config) { c.StoreProfile = "huge" }, "store_profile:"},
+		{"session ttl", func(c *Config) { c.SessionTTL = Duration(time.Second) }, "session_ttl:"},
+		{"idle", func(c *Config) { c.GrainIdleTimeout = 0 }, "grain_idle_timeout:"},
+		{"body", func(c *Config) { c.MaxBodyBytes = 1 }, "max_body_bytes:"},
+		{"kdf", func(c *Config) { c.PasswordHashing = "none" }, "password_hashing:"},
+		{"port", func(c *Config) { c.ClusterPort = 70000 }, "cluster_port:"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			c := Default()
+			tc.mutate(&c)
+			err := c.Validate()
+			if err == nil || !strings.Contains(err.Error(), tc.problem) {
+				t.Fatalf("Validate() = %v, want a problem naming %q", err, tc.problem)
+			}
+		})
+	}
+	// Every problem is reported at once.
+	c := Default()
+	c.Listen, c.LogLevel = "x", "y"
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "listen:") || !strings.Contains(err.Error(), "log_level:") {
+		t.Fatalf("not all problems reported: %v", err)
+	}
+}
+
+func TestSecretsRedactThemselves(t *testing.T) {
+	t.Parallel()
+	c := Default()
+	c.AdminToken = "super-secret-operator-token"
+	c.EncryptionKey = "c3VwZXItc2VjcmV0LWtleS1tYXRlcmlhbC0zMmJ5dGVzISE="
+	y, _ := yaml.Marshal(c)
+	j, _ := json.Marshal(c)
+	for name, out := range map[string]string{
+		"%v": fmt.Sprintf("%v", c), "%+v": fmt.Sprintf("%+v", c), "%#v": fmt.Sprintf("%#v", c),
+		"%s": fmt.Sprintf("%s", c.AdminToken), "yaml": string(y), "json": string(j),
+	} {
+		if strings.Contains(out, "super-secret") || strings.Contains(out, "c3VwZXIt") {
+			t.Errorf("%s printed a secret: %s", name, out)
+		}
+	}
+}
+
+func TestLoadOrCreateSecret(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "s")
+	calls := 0
+	gen := func() (string, error) { calls++; return fmt.Sprintf("v%d", calls), nil }
+	v1, err := loadOrCreateSecret(path, "", gen)
+	if err != nil || v1 != "v1" {
+		t.Fatalf("first = %q, %v", v1, err)
+	}
+	fi, _ := os.Stat(path)
+	if fi.Mode().Perm() != 0o600 {
+		t.Fatalf("mode %v, want 0600", fi.Mode().Perm())
+	}
+	if v2, _ := loadOrCreateSecret(path, "", gen); v2 != "v1" || calls != 1 {
+		t.Fatalf("second start regenerated: %q after %d calls", v2, calls)
+	}
+	if v3, _ := loadOrCreateSecret(path, "given", gen); v3 != "given" {
+		t.Fatalf("given value ignored: %q", v3)
+	}
+}
