@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/trailspark/trailspark/actors/actorpb"
-	"github.com/trailspark/trailspark/engine/credential"
 	"github.com/trailspark/trailspark/engine/errs"
 	"github.com/trailspark/trailspark/engine/tenant"
 	"github.com/trailspark/trailspark/store"
@@ -32,7 +31,8 @@ type orgGrain struct {
 	loaded  bool
 	doc     orgDoc
 	version store.Version
-	// dirtyUse marks an in-memory last_used_at change not yet persisted.
+	// lastUsePersist is when last_used_at was last written; it is kept in
+	// memory between writes (see verifyKey).
 	lastUsePersist time.Time
 }
 
@@ -131,24 +131,15 @@ func (g *orgGrain) apply(ctx context.Context, op orgOp, caller tenant.Caller, cm
 		tx.state = cp
 	}
 	result, err := op.run(g, tx)
-	var rep *actorpb.Reply
 	if err != nil {
 		var ue *errs.Error
 		if !errors.As(err, &ue) || ue.Kind == errs.KindInternal || ue.Kind == errs.KindUnavailable {
-			if errors.Is(err, store.ErrConflict) {
-				return nil, err
-			}
-			return nil, err
+			return nil, err // the caller reloads state and answers retryable
 		}
-		rep = errorReply(ue)
-		if !op.write {
-			return rep, nil
-		}
-		// A refused write changes nothing; remember the answer anyway so a
-		// retried request gets the same one.
-		return rep, nil
+		// A refused command changes nothing and needs no persisting.
+		return errorReply(ue), nil
 	}
-	rep = bodyReply(result)
+	rep := bodyReply(result)
 	if !op.write {
 		return rep, nil
 	}
@@ -238,16 +229,14 @@ func (g *orgGrain) finishDelete(ctx context.Context, s *tenant.State) {
 		keys = append(keys, keyAPIKeyIndex(k.TokenID))
 	}
 	for _, k := range keys {
-		if k := k; true {
-			// The subdomain claim may already belong to a newer org.
-			if string(k) == string(keySubdomain(s.Org.Subdomain)) {
-				if b, _, err := g.env.Store.Load(ctx, k); err == nil && string(b) != g.id {
-					continue
-				}
+		// The subdomain claim may already belong to a newer org.
+		if string(k) == string(keySubdomain(s.Org.Subdomain)) {
+			if b, _, err := g.env.Store.Load(ctx, k); err == nil && string(b) != g.id {
+				continue
 			}
-			if err := g.env.deleteIndex(ctx, k); err != nil {
-				log.Warn("delete index", "key", string(k), "error", err)
-			}
+		}
+		if err := g.env.deleteIndex(ctx, k); err != nil {
+			log.Warn("delete index", "key", string(k), "error", err)
 		}
 	}
 	if err := g.env.Store.DropTenant(ctx, g.id); err != nil {
@@ -259,5 +248,3 @@ func (g *orgGrain) finishDelete(ctx context.Context, s *tenant.State) {
 
 // credentialHash hashes a presented token/key with the server pepper.
 func (g *orgGrain) hash(s string) []byte { return g.env.Hasher.Hash(s) }
-
-var _ = credential.APIKeyPrefix

@@ -2,7 +2,6 @@ package tenant_test
 
 import (
 	"errors"
-	"os"
 	"testing"
 	"time"
 
@@ -104,14 +103,4 @@ func countOwners(s *tenant.State) int {
 		}
 	}
 	return n
-}
-
-// skipBug marks a test that demonstrates a known bug in the package: it is
-// skipped (so the package stays green) unless TENANT_SHOW_BUGS=1, which runs
-// it to show the failure.
-func skipBug(t *testing.T, msg string) {
-	t.Helper()
-	if os.Getenv("TENANT_SHOW_BUGS") != "1" {
-		t.Skip("BUG: " + msg)
-	}
 }

@@ -542,10 +542,10 @@ func testScanCallbackMayWrite(t *testing.T, h Harness) {
 	withTimeout(t, "Scan with writing callback", func() {
 		err = s.Scan(ctx, []byte(p), nil, func(it store.Item) error {
 			if _, _, err := s.Load(ctx, it.Key); err != nil {
-				return fmt.Errorf("Load in callback: %w", err)
+				return fmt.Errorf("load in callback: %w", err)
 			}
 			if _, err := s.Save(ctx, it.Key, []byte("new"), it.Version); err != nil {
-				return fmt.Errorf("Save in callback: %w", err)
+				return fmt.Errorf("save in callback: %w", err)
 			}
 			return nil
 		})

@@ -118,7 +118,7 @@ func TestSecretsRedactThemselves(t *testing.T) {
 	j, _ := json.Marshal(c)
 	for name, out := range map[string]string{
 		"%v": fmt.Sprintf("%v", c), "%+v": fmt.Sprintf("%+v", c), "%#v": fmt.Sprintf("%#v", c),
-		"%s": fmt.Sprintf("%s", c.AdminToken), "yaml": string(y), "json": string(j),
+		"String": c.AdminToken.String(), "yaml": string(y), "json": string(j),
 	} {
 		if strings.Contains(out, "super-secret") || strings.Contains(out, "c3VwZXIt") {
 			t.Errorf("%s printed a secret: %s", name, out)
