@@ -1,0 +1,305 @@
+package client
+
+import "time"
+
+// Size is an organization's head-count band.
+type Size string
+
+// Sizes accepted by the API.
+const (
+	Size1To10    Size = "1-10"
+	Size11To50   Size = "11-50"
+	Size51To200  Size = "51-200"
+	Size201To500 Size = "201-500"
+	Size501Plus  Size = "501+"
+)
+
+// Sizes lists every Size in order.
+var Sizes = []Size{Size1To10, Size11To50, Size51To200, Size201To500, Size501Plus}
+
+// Industry is an organization's industry.
+type Industry string
+
+// Industries accepted by the API.
+const (
+	IndustryTechnology    Industry = "Technology"
+	IndustryFinance       Industry = "Finance"
+	IndustryHealthcare    Industry = "Healthcare"
+	IndustryEducation     Industry = "Education"
+	IndustryRetail        Industry = "Retail"
+	IndustryManufacturing Industry = "Manufacturing"
+	IndustryOther         Industry = "Other"
+)
+
+// Industries lists every Industry.
+var Industries = []Industry{IndustryTechnology, IndustryFinance, IndustryHealthcare, IndustryEducation,
+	IndustryRetail, IndustryManufacturing, IndustryOther}
+
+// Role is a member's role in an organization: Owner > Admin > Editor > Viewer.
+type Role string
+
+// Roles.
+const (
+	RoleOwner  Role = "owner"
+	RoleAdmin  Role = "admin"
+	RoleEditor Role = "editor"
+	RoleViewer Role = "viewer"
+)
+
+// KeyType is the kind of an ingestion API key.
+type KeyType string
+
+// Key types.
+const (
+	KeyTypeSignalStaging KeyType = "signal_staging"
+	KeyTypeProductOrg    KeyType = "product_org"
+)
+
+// KeyStatus is an API key's state.
+type KeyStatus string
+
+// Key statuses.
+const (
+	KeyActive  KeyStatus = "active"
+	KeyRevoked KeyStatus = "revoked"
+	KeyExpired KeyStatus = "expired"
+)
+
+// InvitationStatus is an invitation's state.
+type InvitationStatus string
+
+// Invitation statuses.
+const (
+	InvitationPending   InvitationStatus = "pending"
+	InvitationAccepted  InvitationStatus = "accepted"
+	InvitationCancelled InvitationStatus = "cancelled"
+	InvitationExpired   InvitationStatus = "expired"
+)
+
+// Status is the body of /healthz ("ok") and /readyz ("ready").
+type Status struct {
+	Status string `json:"status"`
+}
+
+// User is a person with an account.
+type User struct {
+	ID        string    `json:"id"`
+	Email     string    `json:"email"`
+	Name      string    `json:"name"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// Organization is a tenant. Role is the caller's role in it (empty for the operator).
+type Organization struct {
+	ID        string         `json:"id"`
+	Name      string         `json:"name"`
+	Subdomain string         `json:"subdomain"`
+	Size      Size           `json:"size"`
+	Industry  Industry       `json:"industry"`
+	Plan      string         `json:"plan"`
+	Settings  map[string]any `json:"settings,omitempty"`
+	CreatedAt time.Time      `json:"created_at"`
+	UpdatedAt time.Time      `json:"updated_at"`
+	Role      Role           `json:"role,omitempty"`
+}
+
+// Member is a user's membership as seen from the organization.
+type Member struct {
+	UserID   string    `json:"user_id"`
+	Email    string    `json:"email"`
+	Name     string    `json:"name"`
+	Role     Role      `json:"role"`
+	JoinedAt time.Time `json:"joined_at"`
+}
+
+// Invitation asks someone to join an organization.
+type Invitation struct {
+	ID        string           `json:"id"`
+	Email     string           `json:"email"`
+	Role      Role             `json:"role"`
+	Status    InvitationStatus `json:"status"`
+	InvitedBy string           `json:"invited_by"`
+	CreatedAt time.Time        `json:"created_at"`
+	ExpiresAt time.Time        `json:"expires_at"`
+}
+
+// APIKey is an ingestion key as stored: never the key itself.
+type APIKey struct {
+	ID              string         `json:"id"`
+	Name            string         `json:"name"`
+	Type            KeyType        `json:"type"`
+	Prefix          string         `json:"prefix"`
+	HasSecret       bool           `json:"has_secret"`
+	PayloadTemplate map[string]any `json:"payload_template,omitempty"`
+	Status          KeyStatus      `json:"status"`
+	CreatedAt       time.Time      `json:"created_at"`
+	ExpiresAt       *time.Time     `json:"expires_at"`
+	LastUsedAt      *time.Time     `json:"last_used_at"`
+	RevokedAt       *time.Time     `json:"revoked_at"`
+	RotatedFrom     *string        `json:"rotated_from"`
+}
+
+// PersonalAccessToken is a user's script credential as stored: never the token itself.
+type PersonalAccessToken struct {
+	ID         string     `json:"id"`
+	Name       string     `json:"name"`
+	Prefix     string     `json:"prefix"`
+	CreatedAt  time.Time  `json:"created_at"`
+	ExpiresAt  *time.Time `json:"expires_at"`
+	LastUsedAt *time.Time `json:"last_used_at"`
+}
+
+// Membership is one of the caller's organizations, in Me.
+type Membership struct {
+	OrgID     string `json:"org_id"`
+	OrgName   string `json:"org_name"`
+	Subdomain string `json:"subdomain"`
+	Role      Role   `json:"role"`
+}
+
+// Me is the caller: a user (nil for the operator token) and their memberships.
+type Me struct {
+	User        *User        `json:"user,omitempty"`
+	Operator    bool         `json:"operator"`
+	Memberships []Membership `json:"memberships"`
+}
+
+// LoginResponse carries a session token (tss_…).
+type LoginResponse struct {
+	Token     string    `json:"token"`
+	ExpiresAt time.Time `json:"expires_at"`
+	User      User      `json:"user"`
+}
+
+// SubdomainCheck says whether a subdomain is free, and suggests one.
+type SubdomainCheck struct {
+	Subdomain  string `json:"subdomain"`
+	Available  bool   `json:"available"`
+	Reason     string `json:"reason,omitempty"`
+	Suggestion string `json:"suggestion"`
+}
+
+// TransferResult is the new Owner and the id of the previous Owner, who was removed.
+type TransferResult struct {
+	Owner         Member `json:"owner"`
+	RemovedUserID string `json:"removed_user_id"`
+}
+
+// AcceptResult is the organization joined by accepting an invitation.
+type AcceptResult struct {
+	Organization Organization `json:"organization"`
+	Role         Role         `json:"role"`
+}
+
+// KeySelf describes the API key a request was made with.
+type KeySelf struct {
+	OrgID string  `json:"org_id"`
+	KeyID string  `json:"key_id"`
+	Type  KeyType `json:"type"`
+	Name  string  `json:"name"`
+}
+
+// InvitationCreated is the answer to creating or resending an invitation: the
+// token (tsi_…) is shown only here.
+type InvitationCreated struct {
+	Invitation Invitation `json:"invitation"`
+	Token      string     `json:"token"`
+}
+
+// APIKeyCreated is the answer to creating or rotating a key: Key (sk_…) and
+// Secret are shown only here.
+type APIKeyCreated struct {
+	APIKey APIKey `json:"api_key"`
+	Key    string `json:"key"`
+	Secret string `json:"secret,omitempty"`
+}
+
+// PATCreated is the answer to creating a personal access token: Token (tsp_…)
+// is shown only here.
+type PATCreated struct {
+	PersonalAccessToken PersonalAccessToken `json:"personal_access_token"`
+	Token               string              `json:"token"`
+}
+
+// OrganizationList is one page of organizations; NextCursor is empty on the last page.
+type OrganizationList struct {
+	Items      []Organization `json:"items"`
+	NextCursor string         `json:"next_cursor"`
+}
+
+// MemberList is one page of members.
+type MemberList struct {
+	Items      []Member `json:"items"`
+	NextCursor string   `json:"next_cursor"`
+}
+
+// InvitationList is one page of invitations.
+type InvitationList struct {
+	Items      []Invitation `json:"items"`
+	NextCursor string       `json:"next_cursor"`
+}
+
+// APIKeyList is one page of API keys.
+type APIKeyList struct {
+	Items      []APIKey `json:"items"`
+	NextCursor string   `json:"next_cursor"`
+}
+
+// PATList is one page of personal access tokens.
+type PATList struct {
+	Items      []PersonalAccessToken `json:"items"`
+	NextCursor string                `json:"next_cursor"`
+}
+
+// RegisterRequest creates a user.
+type RegisterRequest struct {
+	Email    string `json:"email"`
+	Password string `json:"password"`
+	Name     string `json:"name"`
+}
+
+// LoginRequest exchanges a password for a session token.
+type LoginRequest struct {
+	Email    string `json:"email"`
+	Password string `json:"password"`
+}
+
+// CreateOrgRequest creates an organization. Subdomain is suggested from the
+// name when empty; OwnerEmail is required when the operator creates it.
+type CreateOrgRequest struct {
+	Name       string   `json:"name"`
+	Subdomain  string   `json:"subdomain,omitempty"`
+	Size       Size     `json:"size"`
+	Industry   Industry `json:"industry"`
+	Plan       string   `json:"plan,omitempty"`
+	OwnerEmail string   `json:"owner_email,omitempty"`
+}
+
+// UpdateOrgRequest changes the fields that are non-nil.
+type UpdateOrgRequest struct {
+	Name     *string   `json:"name,omitempty"`
+	Size     *Size     `json:"size,omitempty"`
+	Industry *Industry `json:"industry,omitempty"`
+}
+
+// CreateInvitationRequest invites an email address; Role defaults to viewer on the server.
+type CreateInvitationRequest struct {
+	Email string `json:"email"`
+	Role  Role   `json:"role,omitempty"`
+}
+
+// CreateAPIKeyRequest creates an ingestion key. Type defaults to signal_staging
+// on the server; WithSecret asks for a secret as well.
+type CreateAPIKeyRequest struct {
+	Name            string         `json:"name"`
+	Type            KeyType        `json:"type,omitempty"`
+	ExpiresAt       *time.Time     `json:"expires_at,omitempty"`
+	WithSecret      bool           `json:"with_secret,omitempty"`
+	PayloadTemplate map[string]any `json:"payload_template,omitempty"`
+}
+
+// CreateTokenRequest creates a personal access token; ExpiresAt nil means no expiry.
+type CreateTokenRequest struct {
+	Name      string     `json:"name"`
+	ExpiresAt *time.Time `json:"expires_at,omitempty"`
+}

@@ -1,0 +1,239 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+)
+
+// `trailspark bench` measures a whole node the way an operator meets it:
+// it starts this binary's `serve` as a child process on an empty data
+// directory and reports cold start to /readyz, management request latency
+// over loopback, and the node's idle resident memory.
+func newBenchCmd() *cobra.Command {
+	var requests, starts int
+	cmd := &cobra.Command{
+		Use:   "bench",
+		Short: "Measure cold start, management latency and idle memory of a local node",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runBench(cmd.OutOrStdout(), starts, requests)
+		},
+	}
+	cmd.Flags().IntVar(&starts, "starts", 5, "cold starts to time")
+	cmd.Flags().IntVar(&requests, "requests", 2000, "management requests per measured operation")
+	return cmd
+}
+
+type benchNode struct {
+	cmd *exec.Cmd
+	url string
+	dir string
+}
+
+var benchListenRe = regexp.MustCompile(`listening on (http://\S+)`)
+
+func startBenchNode() (*benchNode, time.Duration, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, 0, err
+	}
+	dir, err := os.MkdirTemp("", "trailspark-bench-")
+	if err != nil {
+		return nil, 0, err
+	}
+	start := time.Now()
+	cmd := exec.Command(exe, "serve", "--data-dir", dir, "--listen", "127.0.0.1:0", "--log-level", "warn")
+	// Passwords keep the production KDF: login latency is part of the story,
+	// but it is measured separately from the other management calls.
+	cmd.Env = append(os.Environ(), "TRAILSPARK_ADMIN_TOKEN=bench-operator-token-0123456789")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, 0, err
+	}
+	cmd.Stderr = io.Discard
+	if err := cmd.Start(); err != nil {
+		return nil, 0, err
+	}
+	n := &benchNode{cmd: cmd, dir: dir}
+	sc := bufio.NewScanner(out)
+	for sc.Scan() {
+		if m := benchListenRe.FindStringSubmatch(sc.Text()); m != nil {
+			n.url = m[1]
+			break
+		}
+	}
+	go func() { _, _ = io.Copy(io.Discard, out) }()
+	if n.url == "" {
+		n.stop()
+		return nil, 0, fmt.Errorf("serve did not report its address")
+	}
+	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(2 * time.Millisecond) {
+		resp, err := http.Get(n.url + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return n, time.Since(start), nil
+			}
+		}
+	}
+	n.stop()
+	return nil, 0, fmt.Errorf("node not ready within 60 s")
+}
+
+func (n *benchNode) stop() {
+	_ = n.cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() { _ = n.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		_ = n.cmd.Process.Kill()
+		<-done
+	}
+	os.RemoveAll(n.dir)
+}
+
+func (n *benchNode) call(method, path, token string, body any) (map[string]any, error) {
+	var r io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		r = bytes.NewReader(b)
+	}
+	req, _ := http.NewRequestWithContext(context.Background(), method, n.url+path, r)
+	req.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode >= 300 {
+		return nil, fmt.Errorf("%s %s: %d %s", method, path, resp.StatusCode, raw)
+	}
+	out := map[string]any{}
+	_ = json.Unmarshal(raw, &out)
+	return out, nil
+}
+
+func percentiles(d []time.Duration) (p50, p99 time.Duration) {
+	sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
+	return d[len(d)*50/100], d[len(d)*99/100]
+}
+
+func rssKiB(pid int) (int, error) {
+	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "status"))
+	if err != nil {
+		return 0, err
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, "VmRSS:") {
+			return strconv.Atoi(strings.Fields(l)[1])
+		}
+	}
+	return 0, fmt.Errorf("no VmRSS")
+}
+
+func runBench(w io.Writer, starts, requests int) error {
+	fmt.Fprintf(w, "machine: %s/%s, %d CPUs, %s\n", runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.Version())
+	var colds []time.Duration
+	for i := 0; i < starts; i++ {
+		n, d, err := startBenchNode()
+		if err != nil {
+			return err
+		}
+		colds = append(colds, d)
+		n.stop()
+	}
+	sort.Slice(colds, func(i, j int) bool { return colds[i] < colds[j] })
+	fmt.Fprintf(w, "cold start to /readyz (empty data dir, %d starts): min %v, median %v, max %v\n",
+		len(colds), colds[0].Round(time.Millisecond), colds[len(colds)/2].Round(time.Millisecond), colds[len(colds)-1].Round(time.Millisecond))
+
+	n, _, err := startBenchNode()
+	if err != nil {
+		return err
+	}
+	defer n.stop()
+	const op = "bench-operator-token-0123456789"
+	if _, err := n.call("POST", "/api/v1/auth/register", "", map[string]any{"email": "bench@example.com", "password": "bench-password", "name": "Bench"}); err != nil {
+		return err
+	}
+	t0 := time.Now()
+	login, err := n.call("POST", "/api/v1/auth/login", "", map[string]any{"email": "bench@example.com", "password": "bench-password"})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "login (Argon2id, default parameters): %v\n", time.Since(t0).Round(time.Millisecond))
+	tok := login["token"].(string)
+	org, err := n.call("POST", "/api/v1/orgs", tok, map[string]any{"name": "Bench Org", "size": "11-50", "industry": "Technology"})
+	if err != nil {
+		return err
+	}
+	orgID := org["id"].(string)
+
+	measure := func(name string, fn func(i int) error) error {
+		ds := make([]time.Duration, 0, requests)
+		for i := 0; i < requests; i++ {
+			s := time.Now()
+			if err := fn(i); err != nil {
+				return err
+			}
+			ds = append(ds, time.Since(s))
+		}
+		p50, p99 := percentiles(ds)
+		fmt.Fprintf(w, "%-44s n=%d p50 %v p99 %v\n", name, requests, p50.Round(time.Microsecond), p99.Round(time.Microsecond))
+		return nil
+	}
+	if err := measure("GET /api/v1/orgs/{org} (user session)", func(int) error {
+		_, err := n.call("GET", "/api/v1/orgs/"+orgID, tok, nil)
+		return err
+	}); err != nil {
+		return err
+	}
+	if err := measure("GET /api/v1/orgs/{org}/members (operator)", func(int) error {
+		_, err := n.call("GET", "/api/v1/orgs/"+orgID+"/members", op, nil)
+		return err
+	}); err != nil {
+		return err
+	}
+	var keyIDs []string
+	if err := measure("POST /api/v1/orgs/{org}/api-keys (write)", func(i int) error {
+		res, err := n.call("POST", "/api/v1/orgs/"+orgID+"/api-keys", tok, map[string]any{"name": fmt.Sprintf("k%d", i)})
+		if err == nil {
+			keyIDs = append(keyIDs, res["api_key"].(map[string]any)["id"].(string))
+		}
+		return err
+	}); err != nil {
+		return err
+	}
+	// Keep the org under the per-org key cap for later runs.
+	for _, id := range keyIDs[:min(len(keyIDs), 10)] {
+		_, _ = n.call("POST", "/api/v1/orgs/"+orgID+"/api-keys/"+id+"/revoke", tok, nil)
+	}
+
+	time.Sleep(3 * time.Second) // let the node settle
+	rss, err := rssKiB(n.cmd.Process.Pid)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "idle RSS after the run: %.1f MiB\n", float64(rss)/1024)
+	return nil
+}
