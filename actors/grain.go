@@ -78,12 +78,16 @@ type recentReplies struct {
 
 const maxRecent = 64
 
-func (r *recentReplies) get(id string) (*actorpb.Reply, bool) {
+func (r *recentReplies) get(env *Env, id string) (*actorpb.Reply, bool) {
 	if id == "" || r.Replies == nil {
 		return nil, false
 	}
-	b, ok := r.Replies[id]
+	sealed, ok := r.Replies[id]
 	if !ok {
+		return nil, false
+	}
+	b, err := env.Sealer.Open(sealed, recentReplyAD)
+	if err != nil {
 		return nil, false
 	}
 	var rep actorpb.Reply
@@ -93,14 +97,21 @@ func (r *recentReplies) get(id string) (*actorpb.Reply, bool) {
 	return &rep, true
 }
 
-func (r *recentReplies) put(id string, rep *actorpb.Reply) {
+func (r *recentReplies) put(env *Env, id string, rep *actorpb.Reply) error {
 	if id == "" {
-		return
+		return nil
 	}
 	if r.Replies == nil {
 		r.Replies = map[string][]byte{}
 	}
-	b, _ := json.Marshal(rep)
+	plain, err := json.Marshal(rep)
+	if err != nil {
+		return err
+	}
+	b, err := env.Sealer.Seal(env.Rand, plain, recentReplyAD)
+	if err != nil {
+		return err
+	}
 	if _, ok := r.Replies[id]; !ok {
 		r.IDs = append(r.IDs, id)
 	}
@@ -109,4 +120,19 @@ func (r *recentReplies) put(id string, rep *actorpb.Reply) {
 		delete(r.Replies, r.IDs[0])
 		r.IDs = r.IDs[1:]
 	}
+	return nil
 }
+
+// clone copies the bookkeeping so a failed save leaves the loaded copy as it was.
+func (r recentReplies) clone() recentReplies {
+	out := recentReplies{IDs: append([]string(nil), r.IDs...), Replies: make(map[string][]byte, len(r.Replies))}
+	for k, v := range r.Replies {
+		out.Replies[k] = v
+	}
+	return out
+}
+
+// recentReplyAD binds sealed replies to their purpose. Replies are sealed
+// because they can hold secrets shown once (a new API key, an invitation
+// token) and clear emails, none of which may rest in the store readable.
+var recentReplyAD = []byte("recent-reply")

@@ -103,7 +103,7 @@ func (g *orgGrain) handle(ctx context.Context, cmd *actorpb.Command) *actorpb.Re
 				return errorReply(storeErr(err))
 			}
 		}
-		if rep, ok := g.doc.Recent.get(cmd.RequestId); ok {
+		if rep, ok := g.doc.Recent.get(g.env, cmd.RequestId); ok {
 			return rep
 		}
 		rep, err := g.apply(ctx, op, caller, cmd)
@@ -148,8 +148,10 @@ func (g *orgGrain) apply(ctx context.Context, op orgOp, caller tenant.Caller, cm
 			return nil, err
 		}
 	}
-	doc := orgDoc{State: tx.state, Recent: g.doc.Recent}
-	doc.Recent.put(cmd.RequestId, rep)
+	doc := orgDoc{State: tx.state, Recent: g.doc.Recent.clone()}
+	if err := doc.Recent.put(g.env, cmd.RequestId, rep); err != nil {
+		return nil, err
+	}
 	b, err := json.Marshal(doc)
 	if err != nil {
 		return nil, err

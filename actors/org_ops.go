@@ -326,7 +326,7 @@ func (g *orgGrain) create(t *orgTx) (any, error) {
 	t.state = tenant.NewState(org, b.Owner)
 	t.put(keyOrgIndex(g.id), "")
 	t.put(keyMembership(b.Owner.UserID, g.id), string(tenant.RoleOwner))
-	return orgView(org, tenant.RoleOwner), nil
+	return orgView(org, t.callerRole()), nil
 }
 
 func (g *orgGrain) invite(t *orgTx) (any, error) {

@@ -74,6 +74,11 @@ func accessLog(log hclog.Logger, m *metrics) gin.HandlerFunc {
 		args := []any{"method", c.Request.Method, "route", route, "status", status,
 			"duration_ms", float64(d.Microseconds()) / 1000, "request_id", c.GetString(ctxRequestID)}
 		if org := c.Param("org"); org != "" {
+			// Log only real org ids: whatever else sits in the slot may be
+			// a credential pasted into the wrong place.
+			if !credential.ValidID(org, "org_") {
+				org = "invalid"
+			}
 			args = append(args, "org", org)
 		}
 		if v, ok := c.Get(ctxCaller); ok {

@@ -1,0 +1,432 @@
+package api_test
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/trailspark/trailspark/api"
+)
+
+// The callers of the role matrix, in column order.
+type callerKind int
+
+const (
+	cNone     callerKind = iota // no Authorization header
+	cViewer                     // member with role viewer
+	cEditor                     // member with role editor
+	cAdmin                      // member with role admin
+	cOwner                      // the Owner
+	cOperator                   // the operator token
+	cOutsider                   // signed-in user of another organization
+	cAPIKey                     // an sk_ key of this organization as bearer
+	nCallers
+)
+
+var callerNames = [nCallers]string{"none", "viewer", "editor", "admin", "owner", "operator", "outsider", "sk_key"}
+
+// roleFixture is one organization with a member of every role, plus the
+// objects the routes act on.
+type roleFixture struct {
+	org    orgView
+	target *user // a viewer whose role the PATCH member row changes
+	inv    invitationCreated
+	key    keyCreated
+}
+
+// roleUsers are the people of the matrix; they belong to many fixtures.
+type roleUsers struct {
+	owner, admin, editor, viewer, outsider *user
+	outsiderOrg                            orgView
+}
+
+func newRoleUsers(e *tenv) *roleUsers {
+	u := &roleUsers{owner: e.user("owner"), admin: e.user("admin"), editor: e.user("editor"),
+		viewer: e.user("viewer"), outsider: e.user("outsider")}
+	u.outsiderOrg = e.org(u.outsider, "Elsewhere")
+	return u
+}
+
+func (u *roleUsers) fixture(e *tenv) *roleFixture {
+	e.t.Helper()
+	f := &roleFixture{org: e.org(u.owner, "Matrix")}
+	e.join(f.org.ID, u.owner.Token, u.admin, "admin")
+	e.join(f.org.ID, u.owner.Token, u.editor, "editor")
+	e.join(f.org.ID, u.owner.Token, u.viewer, "viewer")
+	return f
+}
+
+// token is the bearer a caller sends ("" for none).
+func (u *roleUsers) token(e *tenv, f *roleFixture, c callerKind) string {
+	switch c {
+	case cViewer:
+		return u.viewer.Token
+	case cEditor:
+		return u.editor.Token
+	case cAdmin:
+		return u.admin.Token
+	case cOwner:
+		return u.owner.Token
+	case cOperator:
+		return e.n.OperatorToken
+	case cOutsider:
+		return u.outsider.Token
+	case cAPIKey:
+		if f.key.Key == "" {
+			f.key = e.key(f.org.ID, u.owner.Token, nil)
+		}
+		return f.key.Key
+	}
+	return ""
+}
+
+// matrixRow is one management route. want is the literal expected status
+// per caller column; min is the documented minimum role (docs/api.md, Roles).
+type matrixRow struct {
+	name   string
+	method string
+	path   string // {org}, {user}, {inv}, {key} are filled per cell
+	min    string
+	fresh  bool // destructive for the whole org: a new organization per cell
+	want   [nCallers]int
+	// prep makes what the cell acts on (fresh when destructive) and returns
+	// the path values and body.
+	prep func(e *tenv, u *roleUsers, f *roleFixture) (vals map[string]string, body any)
+	// after checks the effect (or its absence) of the call.
+	after func(e *tenv, u *roleUsers, f *roleFixture, vals map[string]string, allowed bool)
+}
+
+func noPrep(*tenv, *roleUsers, *roleFixture) (map[string]string, any) { return nil, nil }
+
+// freshMember adds a new viewer to the fixture org and returns its id.
+func freshMember(e *tenv, u *roleUsers, f *roleFixture) string {
+	m := e.user("member")
+	e.join(f.org.ID, u.owner.Token, m, "viewer")
+	return m.ID
+}
+
+func sharedTarget(e *tenv, u *roleUsers, f *roleFixture) string {
+	if f.target == nil {
+		f.target = e.user("target")
+		e.join(f.org.ID, u.owner.Token, f.target, "viewer")
+	}
+	return f.target.ID
+}
+
+func sharedInvitation(e *tenv, u *roleUsers, f *roleFixture) string {
+	if f.inv.Token == "" {
+		f.inv = e.invite(f.org.ID, u.owner.Token, fmt.Sprintf("pending.%d@example.test", e.next()), "")
+	}
+	return f.inv.Invitation.ID
+}
+
+func sharedKey(e *tenv, u *roleUsers, f *roleFixture) string {
+	if f.key.Key == "" {
+		f.key = e.key(f.org.ID, u.owner.Token, nil)
+	}
+	return f.key.APIKey.ID
+}
+
+// orgExists reports whether the operator still sees the organization.
+func orgExists(e *tenv, id string) bool {
+	r := e.do("GET", "/api/v1/orgs/"+id, e.n.OperatorToken, nil)
+	if r.Status != http.StatusOK && r.Status != http.StatusNotFound {
+		e.t.Fatalf("%s", r)
+	}
+	return r.Status == http.StatusOK
+}
+
+func memberRole(e *tenv, org, userID string) string {
+	for _, m := range e.members(org) {
+		if m.UserID == userID {
+			return m.Role
+		}
+	}
+	return ""
+}
+
+// matrix is the expected answer of every management route for every caller.
+//
+//	columns: none viewer editor admin owner operator outsider sk_key
+var matrix = []matrixRow{
+	{name: "get org", method: "GET", path: "/orgs/{org}", min: "viewer",
+		want: [nCallers]int{401, 200, 200, 200, 200, 200, 404, 401}, prep: noPrep},
+	{name: "update org", method: "PATCH", path: "/orgs/{org}", min: "admin",
+		want: [nCallers]int{401, 403, 403, 200, 200, 200, 404, 401},
+		prep: func(e *tenv, u *roleUsers, f *roleFixture) (map[string]string, any) {
+			return nil, map[string]string{"name": fmt.Sprintf("Renamed %d", e.next())}
+		}},
+	{name: "delete org", method: "DELETE", path: "/orgs/{org}", min: "owner", fresh: true,
+		want: [nCallers]int{401, 403, 403, 403, 204, 204, 404, 401}, prep: noPrep,
+		after: func(e *tenv, u *roleUsers, f *roleFixture, _ map[string]string, allowed bool) {
+			if orgExists(e, f.org.ID) == allowed {
+				e.t.Errorf("after delete (allowed=%v) the organization exists=%v", allowed, !allowed)
+			}
+		}},
+	{name: "list members", method: "GET", path: "/orgs/{org}/members", min: "viewer",
+		want: [nCallers]int{401, 200, 200, 200, 200, 200, 404, 401}, prep: noPrep},
+	{name: "change role", method: "PATCH", path: "/orgs/{org}/members/{user}", min: "admin",
+		want: [nCallers]int{401, 403, 403, 200, 200, 200, 404, 401},
+		prep: func(e *tenv, u *roleUsers, f *roleFixture) (map[string]string, any) {
+			return map[string]string{"user": sharedTarget(e, u, f)}, map[string]string{"role": "editor"}
+		}},
+	{name: "remove member", method: "DELETE", path: "/orgs/{org}/members/{user}", min: "admin",
+		want: [nCallers]int{401, 403, 403, 204, 204, 204, 404, 401},
+		prep: func(e *tenv, u *roleUsers, f *roleFixture) (map[string]string, any) {
+			return map[string]string{"user": freshMember(e, u, f)}, nil
+		},
+		after: func(e *tenv, u *roleUsers, f *roleFixture, vals map[string]string, allowed bool) {
+			if still := memberRole(e, f.org.ID, vals["user"]) != ""; still == allowed {
+				e.t.Errorf("after remove (allowed=%v) the member is still there=%v", allowed, still)
+			}
+		}},
+	{name: "transfer ownership", method: "POST", path: "/orgs/{org}/transfer-ownership", min: "owner", fresh: true,
+		want: [nCallers]int{401, 403, 403, 403, 200, 200, 404, 401},
+		prep: func(e *tenv, u *roleUsers, f *roleFixture) (map[string]string, any) {
+			return nil, map[string]string{"user_id": u.admin.ID}
+		},
+		after: func(e *tenv, u *roleUsers, f *roleFixture, _ map[string]string, allowed bool) {
+			want := map[bool]string{true: "owner", false: "admin"}[allowed]
+			if got := memberRole(e, f.org.ID, u.admin.ID); got != want {
+				e.t.Errorf("after transfer (allowed=%v) the admin's role is %q, want %q", allowed, got, want)
+			}
+		}},
+	{name: "create invitation", method: "POST", path: "/orgs/{org}/invitations", min: "admin",
+		want: [nCallers]int{401, 403, 403, 201, 201, 201, 404, 401},
+		prep: func(e *tenv, u *roleUsers, f *roleFixture) (map[string]string, any) {
+			return nil, map[string]string{"email": fmt.Sprintf("new.%d@example.test", e.next())}
+		}},
+	{name: "list invitations", method: "GET", path: "/orgs/{org}/invitations", min: "admin",
+		want: [nCallers]int{401, 403, 403, 200, 200, 200, 404, 401}, prep: noPrep},
+	{name: "resend invitation", method: "POST", path: "/orgs/{org}/invitations/{inv}/resend", min: "admin",
+		want: [nCallers]int{401, 403, 403, 200, 200, 200, 404, 401},
+		prep: func(e *tenv, u *roleUsers, f *roleFixture) (map[string]string, any) {
+			return map[string]string{"inv": sharedInvitation(e, u, f)}, nil
+		}},
+	{name: "cancel invitation", method: "POST", path: "/orgs/{org}/invitations/{inv}/cancel", min: "admin",
+		want: [nCallers]int{401, 403, 403, 200, 200, 200, 404, 401},
+		prep: func(e *tenv, u *roleUsers, f *roleFixture) (map[string]string, any) {
+			ic := e.invite(f.org.ID, u.owner.Token, fmt.Sprintf("cancel.%d@example.test", e.next()), "")
+			return map[string]string{"inv": ic.Invitation.ID}, nil
+		}},
+	{name: "create api key", method: "POST", path: "/orgs/{org}/api-keys", min: "editor",
+		want: [nCallers]int{401, 403, 201, 201, 201, 201, 404, 401},
+		prep: func(e *tenv, u *roleUsers, f *roleFixture) (map[string]string, any) {
+			return nil, map[string]any{"name": "matrix key"}
+		}},
+	{name: "list api keys", method: "GET", path: "/orgs/{org}/api-keys", min: "editor",
+		want: [nCallers]int{401, 403, 200, 200, 200, 200, 404, 401}, prep: noPrep},
+	{name: "get api key", method: "GET", path: "/orgs/{org}/api-keys/{key}", min: "editor",
+		want: [nCallers]int{401, 403, 200, 200, 200, 200, 404, 401},
+		prep: func(e *tenv, u *roleUsers, f *roleFixture) (map[string]string, any) {
+			return map[string]string{"key": sharedKey(e, u, f)}, nil
+		}},
+	{name: "revoke api key", method: "POST", path: "/orgs/{org}/api-keys/{key}/revoke", min: "editor",
+		want: [nCallers]int{401, 403, 200, 200, 200, 200, 404, 401},
+		prep: func(e *tenv, u *roleUsers, f *roleFixture) (map[string]string, any) {
+			return map[string]string{"key": e.key(f.org.ID, u.owner.Token, nil).APIKey.ID}, nil
+		},
+		after: func(e *tenv, u *roleUsers, f *roleFixture, vals map[string]string, allowed bool) {
+			var k keyView
+			e.ok(e.do("GET", "/api/v1/orgs/"+f.org.ID+"/api-keys/"+vals["key"], e.n.OperatorToken, nil), http.StatusOK, &k)
+			if want := map[bool]string{true: "revoked", false: "active"}[allowed]; k.Status != want {
+				e.t.Errorf("after revoke (allowed=%v) the key is %q", allowed, k.Status)
+			}
+		}},
+	{name: "rotate api key", method: "POST", path: "/orgs/{org}/api-keys/{key}/rotate", min: "editor",
+		want: [nCallers]int{401, 403, 201, 201, 201, 201, 404, 401},
+		prep: func(e *tenv, u *roleUsers, f *roleFixture) (map[string]string, any) {
+			return map[string]string{"key": sharedKey(e, u, f)}, nil
+		}},
+}
+
+// TestMatrixMatchesRoleTable checks the literal matrix against the
+// documented minimum roles, so a typo in either shows up.
+func TestMatrixMatchesRoleTable(t *testing.T) {
+	rank := map[string]int{"viewer": 1, "editor": 2, "admin": 3, "owner": 4}
+	memberCols := map[callerKind]int{cViewer: 1, cEditor: 2, cAdmin: 3, cOwner: 4}
+	for _, row := range matrix {
+		for c := callerKind(0); c < nCallers; c++ {
+			w := row.want[c]
+			var okDerived bool
+			switch c {
+			case cNone, cAPIKey:
+				okDerived = w == 401
+			case cOutsider:
+				okDerived = w == 404
+			case cOperator:
+				okDerived = w/100 == 2
+			default:
+				okDerived = (memberCols[c] >= rank[row.min]) == (w/100 == 2) && (w/100 == 2 || w == 403)
+			}
+			if !okDerived {
+				t.Errorf("%s: %s column says %d, but the minimum role is %s", row.name, callerNames[c], w, row.min)
+			}
+		}
+	}
+	// Every management route under /api/v1/orgs/{org} is in the matrix
+	// (accept is for invitees, covered in the members tests).
+	inMatrix := map[string]bool{}
+	for _, row := range matrix {
+		p := strings.NewReplacer("{org}", ":org", "{user}", ":user", "{inv}", ":id", "{key}", ":id").Replace(row.path)
+		inMatrix[row.method+" /api/v1"+p] = true
+	}
+	for _, r := range api.New(nil, api.Options{}).Routes() {
+		if !strings.HasPrefix(r.Path, "/api/v1/orgs/:org") || r.Path == "/api/v1/orgs/:org/invitations/accept" {
+			continue
+		}
+		if !inMatrix[r.Method+" "+r.Path] {
+			t.Errorf("route %s %s is not in the role matrix", r.Method, r.Path)
+		}
+	}
+}
+
+func TestRoleMatrix(t *testing.T) {
+	e := newEnv(t)
+	u := newRoleUsers(e)
+	shared := u.fixture(e)
+	for _, row := range matrix {
+		for c := callerKind(0); c < nCallers; c++ {
+			t.Run(row.name+"/"+callerNames[c], func(t *testing.T) {
+				e := e.at(t)
+				f := shared
+				if row.fresh {
+					f = u.fixture(e)
+				}
+				vals, body := row.prep(e, u, f)
+				path := "/api/v1" + strings.ReplaceAll(row.path, "{org}", f.org.ID)
+				for k, v := range vals {
+					path = strings.ReplaceAll(path, "{"+k+"}", v)
+				}
+				r := e.do(row.method, path, u.token(e, f, c), body)
+				want := row.want[c]
+				switch {
+				case want/100 == 2:
+					if r.Status != want {
+						t.Errorf("%s: want %d", r, want)
+					}
+				case c == cNone:
+					e.fails(r, 401, "missing_credential", "")
+				case c == cAPIKey:
+					e.fails(r, 401, "invalid_token", "")
+				case c == cOutsider:
+					e.fails(r, 404, "organization_not_found", "")
+				default:
+					e.fails(r, want, "forbidden", "")
+				}
+				if row.after != nil {
+					row.after(e, u, f, vals, r.Status/100 == 2)
+				}
+			})
+		}
+	}
+	// The shared fixture kept its people and roles through the matrix.
+	roles := map[string]string{}
+	for _, m := range e.members(shared.org.ID) {
+		roles[m.UserID] = m.Role
+	}
+	for id, want := range map[string]string{u.owner.ID: "owner", u.admin.ID: "admin", u.editor.ID: "editor", u.viewer.ID: "viewer"} {
+		if roles[id] != want {
+			t.Errorf("shared fixture: member %s is %q, want %q", id, roles[id], want)
+		}
+	}
+}
+
+// TestCrossOrgObjects: members of org A asking for org B's objects by id,
+// through A's routes or B's, learn nothing: 404 (or, for a role A does not
+// grant the capability, the same 403 a made-up id gets).
+func TestCrossOrgObjects(t *testing.T) {
+	e := newEnv(t)
+	u := newRoleUsers(e)
+	a := u.fixture(e)
+
+	// Org B with a member, a pending invitation and a key.
+	bOwner := e.user("bowner")
+	b := e.org(bOwner, "Bravo")
+	bMember := e.user("bmember")
+	e.join(b.ID, bOwner.Token, bMember, "editor")
+	invitee := e.user("binvitee")
+	bInv := e.invite(b.ID, bOwner.Token, invitee.Email, "viewer")
+	bKey := e.key(b.ID, bOwner.Token, nil)
+
+	type probe struct {
+		name, method, path string
+		body               any
+		min                string // capability needed in A
+		code               string // 404 code when the capability is held
+	}
+	probes := func(org string) []probe {
+		p := "/api/v1/orgs/" + org
+		return []probe{
+			{"get key", "GET", p + "/api-keys/" + bKey.APIKey.ID, nil, "editor", "api_key_not_found"},
+			{"revoke key", "POST", p + "/api-keys/" + bKey.APIKey.ID + "/revoke", nil, "editor", "api_key_not_found"},
+			{"rotate key", "POST", p + "/api-keys/" + bKey.APIKey.ID + "/rotate", nil, "editor", "api_key_not_found"},
+			{"resend invitation", "POST", p + "/invitations/" + bInv.Invitation.ID + "/resend", nil, "admin", "invitation_not_found"},
+			{"cancel invitation", "POST", p + "/invitations/" + bInv.Invitation.ID + "/cancel", nil, "admin", "invitation_not_found"},
+			{"change role", "PATCH", p + "/members/" + bMember.ID, map[string]string{"role": "viewer"}, "admin", "member_not_found"},
+			{"remove member", "DELETE", p + "/members/" + bMember.ID, nil, "admin", "member_not_found"},
+			{"transfer to member", "POST", p + "/transfer-ownership", map[string]string{"user_id": bMember.ID}, "owner", ""},
+		}
+	}
+	// The made-up-id twin of each probe: what a wrong id answers anyway.
+	bogus := strings.NewReplacer(bKey.APIKey.ID, "key_"+strings.Repeat("0", len(bKey.APIKey.ID)-4),
+		bInv.Invitation.ID, "inv_"+strings.Repeat("0", len(bInv.Invitation.ID)-4),
+		bMember.ID, "usr_"+strings.Repeat("0", len(bMember.ID)-4))
+
+	rank := map[string]int{"viewer": 1, "editor": 2, "admin": 3, "owner": 4}
+	for _, who := range []struct {
+		role string
+		u    *user
+	}{{"viewer", u.viewer}, {"editor", u.editor}, {"admin", u.admin}, {"owner", u.owner}} {
+		t.Run(who.role, func(t *testing.T) {
+			e := e.at(t)
+			// Through A's routes.
+			for _, p := range probes(a.org.ID) {
+				r := e.do(p.method, p.path, who.u.Token, p.body)
+				switch {
+				case rank[who.role] < rank[p.min]:
+					e.fails(r, 403, "forbidden", "")
+					twin := e.do(p.method, bogus.Replace(p.path), who.u.Token, p.body)
+					if twin.Status != r.Status || errCode(twin) != errCode(r) {
+						t.Errorf("%s: B's real id answers differently from a made-up id: %s vs %s", p.name, r, twin)
+					}
+				case p.name == "transfer to member":
+					// Not an object lookup: B's member is not a member of A.
+					e.fails(r, 400, "not_a_member", "user_id")
+				default:
+					e.fails(r, 404, p.code, "")
+				}
+			}
+			// Through B's routes: not a member of B at all.
+			for _, p := range probes(b.ID) {
+				e.fails(e.do(p.method, p.path, who.u.Token, p.body), 404, "organization_not_found", "")
+			}
+			for _, path := range []string{"/api/v1/orgs/" + b.ID, "/api/v1/orgs/" + b.ID + "/members",
+				"/api/v1/orgs/" + b.ID + "/invitations", "/api/v1/orgs/" + b.ID + "/api-keys"} {
+				e.fails(e.do("GET", path, who.u.Token, nil), 404, "organization_not_found", "")
+			}
+		})
+	}
+
+	// B's invitation token cannot be redeemed through A's path.
+	e.fails(e.do("POST", "/api/v1/orgs/"+a.org.ID+"/invitations/accept", invitee.Token, map[string]string{"token": bInv.Token}),
+		404, "invitation_not_found", "")
+
+	// B is untouched: key active, invitation pending, member still editor.
+	var k keyView
+	e.ok(e.do("GET", "/api/v1/orgs/"+b.ID+"/api-keys/"+bKey.APIKey.ID, bOwner.Token, nil), 200, &k)
+	if k.Status != "active" {
+		t.Errorf("B's key is %q after A's members poked it", k.Status)
+	}
+	var invs list[invitationView]
+	e.ok(e.do("GET", "/api/v1/orgs/"+b.ID+"/invitations", bOwner.Token, nil), 200, &invs)
+	if len(invs.Items) != 1 || invs.Items[0].ID != bInv.Invitation.ID {
+		t.Errorf("B's invitations: %+v", invs.Items)
+	}
+	if got := memberRole(e, b.ID, bMember.ID); got != "editor" {
+		t.Errorf("B's member is %q", got)
+	}
+	// And the invitee can still accept through B's path.
+	e.ok(e.do("POST", "/api/v1/orgs/"+b.ID+"/invitations/accept", invitee.Token, map[string]string{"token": bInv.Token}), 200, nil)
+}
