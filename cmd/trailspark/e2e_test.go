@@ -119,6 +119,14 @@ func startServe(t *testing.T, dataDir string, env ...string) *proc {
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
+				// The banner's last line tells how to go on; wait for the
+				// reader goroutine to have it so banner checks see it all.
+				for !strings.Contains(p.stdout.String(), "API reference") {
+					if time.Now().After(deadline) {
+						t.Fatalf("banner incomplete:\n%s", p.stdout.String())
+					}
+					time.Sleep(5 * time.Millisecond)
+				}
 				return p
 			}
 		}
