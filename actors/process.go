@@ -1,0 +1,473 @@
+package actors
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/trailspark/trailspark/engine/identity"
+	"github.com/trailspark/trailspark/engine/mapping"
+	"github.com/trailspark/trailspark/store"
+)
+
+// Signal processing statuses (SPEC §2.3), plus "cold": anonymous signals
+// held in cold storage until an identify links them to a lead.
+const (
+	StatusPending           = "pending"
+	StatusCompleted         = "completed"
+	StatusSkipped           = "skipped"
+	StatusFailed            = "failed"
+	StatusPermanentlyFailed = "permanently_failed"
+	StatusCold              = "cold"
+)
+
+// maxAttempts before a signal whose processing keeps failing is parked as
+// permanently_failed (with its error kept) so the partition moves on.
+const maxAttempts = 5
+
+// rulesSource returns the organization's mapping rules and their version.
+type rulesSource func(ctx context.Context) ([]mapping.Rule, uint64, error)
+
+// processor is the logic of one ingest partition grain, a plain struct so
+// it is testable without protoactor. It is the only reader of its
+// partition; leads it touches may also be touched by another partition (a
+// person known by email in one and by user id in another), so lead writes
+// are compare-and-set with re-application on conflict.
+type processor struct {
+	env       *Env
+	log       store.SignalLog
+	org       string
+	partition int
+	rules     rulesSource
+	free      *identity.FreeMail
+	guards    identity.Guards
+
+	rulesVer uint64
+	ruleSet  *mapping.RuleSet
+	attempts map[uint64]int // failing signal → attempts so far
+}
+
+func newProcessor(env *Env, log store.SignalLog, org string, p int, rules rulesSource) *processor {
+	return &processor{env: env, log: log, org: org, partition: p, rules: rules,
+		free: identity.DefaultFreeMail(), guards: identity.DefaultGuards(), attempts: map[uint64]int{}}
+}
+
+// batchSize bounds one processing round.
+const batchSize = 256
+
+// step processes up to one batch. It returns how many entries it consumed
+// and whether more may be waiting. A retryable failure stops the batch at
+// the failing signal (later ones wait, keeping per-person order) and is
+// returned so the grain retries after a backoff.
+func (p *processor) step(ctx context.Context) (int, bool, error) {
+	cursor, err := p.log.Cursor(ctx, p.org, p.partition)
+	if err != nil {
+		return 0, false, err
+	}
+	entries, err := p.log.ReadPartition(ctx, p.org, p.partition, cursor, batchSize)
+	if err != nil || len(entries) == 0 {
+		return 0, false, err
+	}
+	if err := p.refreshRules(ctx); err != nil {
+		return 0, false, err
+	}
+	b := newBatch(p)
+	var statuses []store.SignalStatus
+	next := cursor
+	var stepErr error
+	for _, e := range entries {
+		st, err := b.process(ctx, e)
+		if err != nil {
+			p.attempts[e.ID]++
+			if p.attempts[e.ID] < maxAttempts {
+				statuses = append(statuses, store.SignalStatus{ID: e.ID, Status: StatusFailed, Error: err.Error(), Attempts: p.attempts[e.ID]})
+				stepErr = err
+				break
+			}
+			st = store.SignalStatus{ID: e.ID, Status: StatusPermanentlyFailed, Error: err.Error(), Attempts: p.attempts[e.ID]}
+			p.env.Log.Error("signal permanently failed", "org", p.org, "signal", e.ID, "error", err)
+		}
+		delete(p.attempts, e.ID)
+		st.ProcessedAt = p.env.now()
+		statuses = append(statuses, st)
+		next = e.ID
+	}
+	if err := b.flush(ctx); err != nil {
+		return 0, false, err // nothing committed: the whole batch replays
+	}
+	// Replayed cold signals get their statuses too.
+	statuses = append(statuses, b.replayed...)
+	if err := p.log.Commit(ctx, p.org, p.partition, next, statuses); err != nil {
+		return 0, false, err
+	}
+	more := len(entries) == batchSize && stepErr == nil
+	return len(entries), more, stepErr
+}
+
+func (p *processor) refreshRules(ctx context.Context) error {
+	ver := uint64(0)
+	if b, _, err := p.env.Store.Load(ctx, keyConfigVersion(p.org)); err == nil {
+		fmt.Sscan(string(b), &ver)
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	if p.ruleSet != nil && ver == p.rulesVer {
+		return nil
+	}
+	rules, v, err := p.rules(ctx)
+	if err != nil {
+		return err
+	}
+	rs, err := mapping.Compile(rules)
+	if err != nil {
+		return fmt.Errorf("compile rules: %w", err)
+	}
+	p.ruleSet, p.rulesVer = rs, v
+	return nil
+}
+
+// leadChange is what one signal does to a lead; changes are re-applied
+// onto a freshly loaded lead when a concurrent write wins.
+type leadChange func(l *Lead)
+
+type batch struct {
+	p        *processor
+	changes  map[string][]leadChange // lead id → changes in order
+	order    []string
+	links    map[string]string // identity index key → lead id (written before leads)
+	replayed []store.SignalStatus
+}
+
+func newBatch(p *processor) *batch {
+	return &batch{p: p, changes: map[string][]leadChange{}, links: map[string]string{}}
+}
+
+func (b *batch) change(lead string, c leadChange) {
+	if _, ok := b.changes[lead]; !ok {
+		b.order = append(b.order, lead)
+	}
+	b.changes[lead] = append(b.changes[lead], c)
+}
+
+// lookup resolves an identifier, seeing this batch's unflushed links.
+func (b *batch) lookup(ctx context.Context, id identity.Identifier) (string, error) {
+	env := b.p.env
+	k := string(keyIdentity(b.p.org, string(id.Kind), env.Sealer.Index("id:"+string(id.Kind), id.Value)))
+	if lead, ok := b.links[k]; ok {
+		return lead, nil
+	}
+	return env.lookupIdentity(ctx, b.p.org, string(id.Kind), id.Value)
+}
+
+// process handles one log entry and returns its status.
+func (b *batch) process(ctx context.Context, e store.LogEntry) (store.SignalStatus, error) {
+	var s storedSignal
+	if err := json.Unmarshal(e.Data, &s); err != nil {
+		return store.SignalStatus{ID: e.ID, Status: StatusPermanentlyFailed, Error: "undecodable log entry: " + err.Error()}, nil
+	}
+	// UseNumber keeps large numeric ids (CRM ids beyond 2^53) exact.
+	var payload map[string]any
+	dec := json.NewDecoder(bytes.NewReader(s.Payload))
+	dec.UseNumber()
+	if err := dec.Decode(&payload); err != nil {
+		return store.SignalStatus{ID: e.ID, Status: StatusPermanentlyFailed, Error: "payload is not a JSON object"}, nil
+	}
+	rule := b.p.ruleSet.Match(payload, s.Source)
+	ids := signalIdentifiers(&s)
+	var title string
+	if rule != nil {
+		ex := mapping.Extract(rule, payload)
+		ids = append(ids, extractedIdentifiers(ex)...)
+		title = ex.Title
+	}
+
+	// Resolve against the index (and this batch's new links).
+	known := map[identity.Identifier]string{}
+	var lookupErr error
+	for _, id := range ids {
+		n := id.Normalized()
+		lead, err := b.lookup(ctx, n)
+		if err != nil {
+			lookupErr = err
+			break
+		}
+		known[n] = lead
+	}
+	if lookupErr != nil {
+		return store.SignalStatus{}, lookupErr
+	}
+	res := identity.Resolve(b.p.org, ids, func(id identity.Identifier) string { return known[id.Normalized()] },
+		func(string) int { return 0 }, b.p.guards)
+	if res.Anonymous || res.LeadID == "" {
+		anon := s.AnonymousID
+		if anon == "" {
+			anon = "none"
+		}
+		if err := b.p.log.PutCold(ctx, b.p.org, anon, e, 0); err != nil {
+			return store.SignalStatus{}, err
+		}
+		return store.SignalStatus{ID: e.ID, Status: StatusCold}, nil
+	}
+	leadID := res.LeadID
+	var newAnon []string
+	for _, id := range res.Link {
+		k := string(keyIdentity(b.p.org, string(id.Kind), b.p.env.Sealer.Index("id:"+string(id.Kind), id.Value)))
+		if b.links[k] == leadID {
+			continue
+		}
+		b.links[k] = leadID
+		if id.Kind == identity.KindAnonymousID {
+			newAnon = append(newAnon, id.Value)
+		}
+	}
+	status := StatusSkipped
+	entry := TimelineEntry{SignalID: e.ID, At: s.Timestamp, Source: s.Source, Event: s.Event, Type: s.Type}
+	if rule != nil {
+		status = StatusCompleted
+		entry.RuleID, entry.RuleName, entry.SignalType = rule.ID, rule.Name, string(rule.SignalType)
+		entry.HighIntent, entry.Weight = rule.HighIntent, rule.EffectiveWeight()
+		entry.HalfLifeH = rule.EffectiveHalfLife().Hours()
+	}
+	acct, err := b.matchAccount(ctx, &s, leadID)
+	if err != nil {
+		return store.SignalStatus{}, err
+	}
+	now := b.p.env.now()
+	linked := append([]identity.Identifier(nil), res.Link...)
+	for _, id := range ids {
+		if id.Kind.Persistent() && b.p.guards.Usable(id) {
+			linked = append(linked, id.Normalized())
+		}
+	}
+	conflicts := res.Conflict
+	b.change(leadID, func(l *Lead) {
+		if l.hasSignal(e.ID) {
+			return // a replay after a crash: applied already
+		}
+		if l.CreatedAt.IsZero() {
+			l.CreatedAt = now
+		}
+		for _, id := range linked {
+			if id.Kind == identity.KindAnonymousID {
+				continue
+			}
+			l.addIdentifier(string(id.Kind), id.Value)
+			if id.Kind == identity.KindEmail && l.Email == "" {
+				l.Email = id.Value
+			}
+		}
+		if title != "" {
+			l.Title = title
+		}
+		if acct != nil && (l.Account == nil || acct.How == "explicit" || l.Account.How == "inferred_domain") {
+			if acct.AccountID != "" {
+				l.Account, l.Unmatched = acct, ""
+			} else if l.Account == nil {
+				l.Unmatched = unmatchedReason(acct)
+			}
+		}
+		l.SignalCount++
+		if entry.RuleID != "" {
+			l.MappedCount++
+			if l.CountsByType == nil {
+				l.CountsByType = map[string]int{}
+			}
+			l.CountsByType[entry.SignalType]++
+		}
+		if l.FirstSeenAt.IsZero() || entry.At.Before(l.FirstSeenAt) {
+			l.FirstSeenAt = entry.At
+		}
+		if entry.At.After(l.LastSeenAt) {
+			l.LastSeenAt = entry.At
+		}
+		l.Timeline = append(l.Timeline, entry)
+		sort.SliceStable(l.Timeline, func(i, j int) bool { return l.Timeline[i].At.Before(l.Timeline[j].At) })
+		if len(l.Timeline) > maxTimeline {
+			l.Timeline = l.Timeline[len(l.Timeline)-maxTimeline:]
+		}
+		for _, c := range conflicts {
+			if c != l.ID && !contains(l.Conflicts, c) {
+				l.Conflicts = append(l.Conflicts, c)
+			}
+		}
+		l.UpdatedAt = now
+	})
+	st := store.SignalStatus{ID: e.ID, Status: status, RuleID: entry.RuleID, LeadID: leadID}
+	if acct != nil {
+		st.AccountID = acct.AccountID
+	}
+	// An anonymous id newly linked to this lead: replay what it left in
+	// cold storage, now that it has an owner.
+	for _, anon := range newAnon {
+		cold, err := b.p.log.TakeCold(ctx, b.p.org, anon)
+		if err != nil {
+			return store.SignalStatus{}, err
+		}
+		for _, ce := range cold {
+			rst, err := b.process(ctx, ce)
+			if err != nil {
+				// Put it back so nothing is lost; the retry replays it.
+				_ = b.p.log.PutCold(ctx, b.p.org, anon, ce, 0)
+				return store.SignalStatus{}, err
+			}
+			rst.ProcessedAt = now
+			b.replayed = append(b.replayed, rst)
+		}
+	}
+	return st, nil
+}
+
+func contains(xs []string, s string) bool {
+	for _, x := range xs {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func unmatchedReason(a *AccountLink) string {
+	if len(a.Ambiguous) > 0 {
+		return "ambiguous_domain"
+	}
+	return a.How
+}
+
+// signalIdentifiers lists the identifiers a signal carries itself.
+func signalIdentifiers(s *storedSignal) []identity.Identifier {
+	var out []identity.Identifier
+	add := func(k identity.Kind, v string) {
+		if v != "" {
+			out = append(out, identity.Identifier{Kind: k, Value: v})
+		}
+	}
+	add(identity.KindEmail, s.Email)
+	add(identity.KindUserID, s.UserID)
+	add(identity.KindProductUserID, s.ProductUserID)
+	add(identity.KindCRMID, s.CRMID)
+	add(identity.KindMapID, s.MapID)
+	add(identity.KindMktLeadID, s.MktLeadID)
+	add(identity.KindAnonymousID, s.AnonymousID)
+	return out
+}
+
+// extractedIdentifiers maps a rule's identifier mappings to identifiers.
+func extractedIdentifiers(ex mapping.Extracted) []identity.Identifier {
+	var out []identity.Identifier
+	add := func(k identity.Kind, v string) {
+		if v != "" {
+			out = append(out, identity.Identifier{Kind: k, Value: v})
+		}
+	}
+	add(identity.KindEmail, ex.Email)
+	add(identity.KindMapID, ex.MapID)
+	add(identity.KindCRMID, ex.CRMID)
+	add(identity.KindProductUserID, ex.ProductUserID)
+	add(identity.KindAnonymousID, ex.CDPID)
+	return out
+}
+
+// matchAccount decides the lead's account from the signal: explicit group
+// id, else the email's corporate domain (creating an inferred account when
+// none has it), never a free-mail domain.
+func (b *batch) matchAccount(ctx context.Context, s *storedSignal, leadID string) (*AccountLink, error) {
+	env, org := b.p.env, b.p.org
+	var c identity.AccountCandidates
+	if s.GroupID != "" {
+		acct, _, err := env.Store.Load(ctx, keyGroup(org, env.Sealer.Index("group", s.GroupID)))
+		switch {
+		case err == nil:
+			c.Explicit = string(acct)
+		case !errors.Is(err, store.ErrNotFound):
+			return nil, err
+		}
+	}
+	domain := identity.EmailDomain(s.Email)
+	if c.Explicit == "" && domain == "" {
+		return nil, nil
+	}
+	if domain != "" && !b.p.free.IsFree(domain) {
+		prefix := keyDomainPrefix(org, domain)
+		err := env.Store.Scan(ctx, prefix, nil, func(it store.Item) error {
+			c.ByDomain = append(c.ByDomain, string(it.Key[len(prefix):]))
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	m := identity.MatchAccount(org, s.Email, c, b.p.free)
+	if m.Infer != "" {
+		if err := env.ensureInferredAccount(ctx, org, m.AccountID, m.Infer); err != nil {
+			return nil, err
+		}
+	}
+	if m.AccountID == "" && len(m.Ambiguous) == 0 {
+		if domain != "" && b.p.free.IsFree(domain) {
+			return &AccountLink{How: "free_email_domain"}, nil
+		}
+		return nil, nil
+	}
+	return &AccountLink{AccountID: m.AccountID, How: m.How, Ambiguous: m.Ambiguous}, nil
+}
+
+// ensureInferredAccount creates the account inferred from a corporate
+// domain, once (a create-only write; losing the race is fine).
+func (e *Env) ensureInferredAccount(ctx context.Context, org, id, domain string) error {
+	now := e.now()
+	a := Account{ID: id, Name: domain, Domain: domain, Inferred: true, Source: "inferred", CreatedAt: now, UpdatedAt: now}
+	b, _ := json.Marshal(a)
+	if _, err := e.Store.Save(ctx, keyAccount(org, id), b, 0); err != nil && !errors.Is(err, store.ErrConflict) {
+		return err
+	}
+	return e.putIndex(ctx, keyDomain(org, domain, id), "")
+}
+
+// flush writes the batch: identity links first (hints a reader verifies),
+// then each lead with compare-and-set, re-applying on conflict.
+func (b *batch) flush(ctx context.Context) error {
+	env := b.p.env
+	for k, lead := range b.links {
+		if err := env.putIndex(ctx, []byte(k), lead); err != nil {
+			return err
+		}
+	}
+	for _, id := range b.order {
+		if err := b.flushLead(ctx, id); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (b *batch) flushLead(ctx context.Context, id string) error {
+	env := b.p.env
+	for attempt := 0; attempt < 8; attempt++ {
+		l, ver, err := env.loadLead(ctx, b.p.org, id)
+		if err != nil {
+			return err
+		}
+		if l == nil {
+			l = &Lead{ID: id, Identifiers: []LeadIdentifier{}, CountsByType: map[string]int{}}
+		}
+		for _, c := range b.changes[id] {
+			c(l)
+		}
+		buf, err := json.Marshal(l)
+		if err != nil {
+			return err
+		}
+		if _, err := env.Store.Save(ctx, keyLead(b.p.org, id), buf, ver); err == nil {
+			return nil
+		} else if !errors.Is(err, store.ErrConflict) {
+			return err
+		}
+	}
+	return fmt.Errorf("lead %s: too many concurrent writers", id)
+}
+
+var _ = time.Second
