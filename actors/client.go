@@ -26,21 +26,36 @@ func Kinds(env *Env) []cluster.Kind {
 		Producer: func() actor.Actor {
 			return &grainActor{env: env, make: func(id string) handler { return newOrgGrain(env, id) }}
 		},
+	}, {
+		Name: KindIngest,
+		Producer: func() actor.Actor {
+			return &ingestGrain{env: env, log: env.SignalLog, rules: func(org string) rulesSource { return env.client.orgRules(org) }}
+		},
 	}}
 }
 
 // Client is the typed door the API uses: it validates what it can locally,
 // routes organization commands to their grain, and serves the user directory.
 type Client struct {
-	node  *cluster.Node
-	env   *Env
-	users *Users
+	node   *cluster.Node
+	env    *Env
+	users  *Users
+	ingest *Ingestor
 }
 
-// NewClient makes a Client over a started node.
+// NewClient makes a Client over a started node and wires it into env so
+// grains can call each other.
 func NewClient(node *cluster.Node, env *Env) *Client {
-	return &Client{node: node, env: env, users: NewUsers(env)}
+	c := &Client{node: node, env: env, users: NewUsers(env)}
+	if env.SignalLog != nil {
+		c.ingest = NewIngestor(env, env.SignalLog, node)
+	}
+	env.client = c
+	return c
 }
+
+// Ingest is the signal intake.
+func (c *Client) Ingest() *Ingestor { return c.ingest }
 
 // Users is the user directory.
 func (c *Client) Users() *Users { return c.users }

@@ -37,6 +37,12 @@ type Env struct {
 	// AllowUserOrgCreation lets signed-in users create organizations; the
 	// operator always can.
 	AllowUserOrgCreation bool
+	// SignalLog is the durable log of accepted signals.
+	SignalLog store.SignalLog
+
+	// client lets grains call other grains; NewClient sets it before the
+	// node serves requests.
+	client *Client
 }
 
 func (e *Env) now() time.Time { return e.Clock().UTC() }

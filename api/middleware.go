@@ -22,6 +22,7 @@ const (
 	ctxRequestID = "ts.request_id"
 	ctxCaller    = "ts.caller"
 	ctxCause     = "ts.cause"
+	ctxOrg       = "ts.org" // tenant of an ingestion request (from its key)
 	headerReqID  = "X-Request-Id"
 )
 
@@ -79,6 +80,8 @@ func accessLog(log hclog.Logger, m *metrics) gin.HandlerFunc {
 			if !credential.ValidID(org, "org_") {
 				org = "invalid"
 			}
+			args = append(args, "org", org)
+		} else if org := c.GetString(ctxOrg); org != "" {
 			args = append(args, "org", org)
 		}
 		if v, ok := c.Get(ctxCaller); ok {

@@ -64,7 +64,7 @@ func New(client *actors.Client, opts Options) *Server {
 		log: opts.Logger.Named("http"), now: opts.Now, metrics: newMetrics()}
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
-	r.Use(requestID(), accessLog(s.log, s.metrics), recovery(s.log), bodyLimit(opts.MaxBodyBytes))
+	r.Use(requestID(), accessLog(s.log, s.metrics), recovery(s.log))
 	r.NoRoute(func(c *gin.Context) { fail(c, errs.New(errs.KindNotFound, "route_not_found", "no such route")) })
 	r.NoMethod(func(c *gin.Context) {
 		c.AbortWithStatusJSON(http.StatusMethodNotAllowed, errorBody{Error: errorDetail{Code: "method_not_allowed", Message: "method not allowed on this route"}})
@@ -81,7 +81,14 @@ func New(client *actors.Client, opts Options) *Server {
 	r.GET("/metrics", gin.WrapH(promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{})))
 	r.GET("/openapi.yaml", func(c *gin.Context) { c.Data(http.StatusOK, "application/yaml", openapiDoc) })
 
-	v1 := r.Group("/api/v1")
+	// Ingestion sets its own limits (32 KB a signal, 500 KB a batch, a
+	// streamed bulk import); everything else gets the management limit.
+	ing := r.Group("/api")
+	ing.POST("/signal-staging/webhook/:a", s.webhookOne)
+	ing.POST("/signal-staging/webhook/:a/:b", s.webhookTwo)
+	ing.POST("/signal-staging/bulk/:apiKey", s.bulk)
+
+	v1 := r.Group("/api/v1", bodyLimit(opts.MaxBodyBytes))
 	v1.POST("/auth/register", s.register)
 	v1.POST("/auth/login", s.login)
 	v1.GET("/api-keys/self", s.keySelf)
@@ -116,6 +123,21 @@ func New(client *actors.Client, opts Options) *Server {
 	authed.GET("/orgs/:org/api-keys/:id", s.getKey)
 	authed.POST("/orgs/:org/api-keys/:id/revoke", s.revokeKey)
 	authed.POST("/orgs/:org/api-keys/:id/rotate", s.rotateKey)
+
+	authed.GET("/orgs/:org/signals", s.listSignals)
+	authed.GET("/orgs/:org/signals/stats", s.signalStats)
+	authed.GET("/orgs/:org/signals/:id", s.getSignal)
+	authed.GET("/orgs/:org/signal-rules", s.listRules)
+	authed.POST("/orgs/:org/signal-rules", s.createRule)
+	authed.GET("/orgs/:org/signal-rules/:id", s.getRule)
+	authed.PUT("/orgs/:org/signal-rules/:id", s.updateRule)
+	authed.DELETE("/orgs/:org/signal-rules/:id", s.deleteRule)
+	authed.GET("/orgs/:org/leads", s.listLeads)
+	authed.GET("/orgs/:org/leads/:id", s.getLead)
+	authed.GET("/orgs/:org/accounts", s.listAccounts)
+	authed.POST("/orgs/:org/accounts", s.createAccount)
+	authed.POST("/orgs/:org/accounts/import", s.importAccounts)
+	authed.GET("/orgs/:org/accounts/:id", s.getAccount)
 
 	s.engine = r
 	return s

@@ -289,3 +289,17 @@ func (probe) Receive(ctx actor.Context) {
 		ctx.Respond(&actorpb.Pong{Node: ctx.ActorSystem().Address()})
 	}
 }
+
+// Send delivers msg to the grain without waiting for an answer (a wake-up
+// nudge). Delivery is best effort: callers must not depend on it for
+// correctness, only for latency (the grains also poll).
+func (n *Node) Send(kind, identity string, msg proto.Message) {
+	if n.stopping.Load() || !n.ready.Load() {
+		return
+	}
+	pid := n.cluster.Get(identity, kind)
+	if pid == nil {
+		return
+	}
+	n.system.Root.Send(pid, msg)
+}

@@ -355,6 +355,43 @@ func (x *Pong) GetNode() string {
 	return ""
 }
 
+// Wake nudges a grain to look for work (new signals in its partition).
+type Wake struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Wake) Reset() {
+	*x = Wake{}
+	mi := &file_actors_actorpb_grain_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Wake) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Wake) ProtoMessage() {}
+
+func (x *Wake) ProtoReflect() protoreflect.Message {
+	mi := &file_actors_actorpb_grain_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Wake.ProtoReflect.Descriptor instead.
+func (*Wake) Descriptor() ([]byte, []int) {
+	return file_actors_actorpb_grain_proto_rawDescGZIP(), []int{6}
+}
+
 var File_actors_actorpb_grain_proto protoreflect.FileDescriptor
 
 const file_actors_actorpb_grain_proto_rawDesc = "" +
@@ -379,7 +416,8 @@ const file_actors_actorpb_grain_proto_rawDesc = "" +
 	"\x04body\x18\x02 \x01(\fR\x04body\"\x06\n" +
 	"\x04Ping\"\x1a\n" +
 	"\x04Pong\x12\x12\n" +
-	"\x04node\x18\x01 \x01(\tR\x04nodeB9Z7github.com/trailspark/trailspark/actors/actorpb;actorpbb\x06proto3"
+	"\x04node\x18\x01 \x01(\tR\x04node\"\x06\n" +
+	"\x04WakeB9Z7github.com/trailspark/trailspark/actors/actorpb;actorpbb\x06proto3"
 
 var (
 	file_actors_actorpb_grain_proto_rawDescOnce sync.Once
@@ -393,7 +431,7 @@ func file_actors_actorpb_grain_proto_rawDescGZIP() []byte {
 	return file_actors_actorpb_grain_proto_rawDescData
 }
 
-var file_actors_actorpb_grain_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
+var file_actors_actorpb_grain_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
 var file_actors_actorpb_grain_proto_goTypes = []any{
 	(*Caller)(nil),  // 0: trailspark.actors.v1.Caller
 	(*Command)(nil), // 1: trailspark.actors.v1.Command
@@ -401,6 +439,7 @@ var file_actors_actorpb_grain_proto_goTypes = []any{
 	(*Reply)(nil),   // 3: trailspark.actors.v1.Reply
 	(*Ping)(nil),    // 4: trailspark.actors.v1.Ping
 	(*Pong)(nil),    // 5: trailspark.actors.v1.Pong
+	(*Wake)(nil),    // 6: trailspark.actors.v1.Wake
 }
 var file_actors_actorpb_grain_proto_depIdxs = []int32{
 	0, // 0: trailspark.actors.v1.Command.caller:type_name -> trailspark.actors.v1.Caller
@@ -423,7 +462,7 @@ func file_actors_actorpb_grain_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_actors_actorpb_grain_proto_rawDesc), len(file_actors_actorpb_grain_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   6,
+			NumMessages:   7,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -107,7 +107,8 @@ func Start(t testing.TB, opts ...Options) *Node {
 	log := hclog.New(&hclog.LoggerOptions{Name: "test", Level: hclog.Trace, Output: logs, JSONFormat: true})
 	clock := NewClock(o.Start)
 	env := &actors.Env{Store: st, Sealer: sealer, Hasher: hasher, Clock: clock.Now, Rand: rand.Reader,
-		Log: log.Named("grains"), Password: credential.FastPasswordParams, AllowUserOrgCreation: !o.DisallowUserOrgCreation}
+		Log: log.Named("grains"), Password: credential.FastPasswordParams, AllowUserOrgCreation: !o.DisallowUserOrgCreation,
+		SignalLog: st.SignalLog()}
 	node, err := cluster.Start(cluster.Config{Logger: log.Named("cluster")}, actors.Kinds(env)...)
 	if err != nil {
 		t.Fatalf("start node: %v", err)

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/trailspark/trailspark/engine/errs"
+	"github.com/trailspark/trailspark/engine/mapping"
 )
 
 // InvitationTTL is how long an invitation stays valid (SPEC §1).
@@ -59,7 +60,12 @@ type State struct {
 	Members     map[string]*Member     `json:"members"`
 	Invitations map[string]*Invitation `json:"invitations"`
 	Keys        map[string]*APIKey     `json:"keys"`
-	Deleted     bool                   `json:"deleted"`
+	// Rules are the signal mapping rules (SPEC §2.5).
+	Rules map[string]*mapping.Rule `json:"rules,omitempty"`
+	// ConfigVersion counts configuration changes that grains cache (rules),
+	// so a stale cache is detected by comparing one number.
+	ConfigVersion uint64 `json:"config_version"`
+	Deleted       bool   `json:"deleted"`
 }
 
 // NewState starts an organization with its creator as the one Owner.

@@ -92,6 +92,9 @@ type Store struct {
 	// beforeCommit, when set (by tests only), runs between a write's read of
 	// the current version and its commit.
 	beforeCommit func()
+
+	logOnce sync.Once
+	sigLog  *signalLog
 }
 
 var _ store.StateStore = (*Store)(nil)
@@ -352,6 +355,9 @@ func (s *Store) Close() error {
 	close(s.stopGC)
 	if s.gcDone != nil {
 		<-s.gcDone
+	}
+	if s.sigLog != nil {
+		s.sigLog.release()
 	}
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("badgerstore: close: %w", err)

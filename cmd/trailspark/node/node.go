@@ -117,13 +117,26 @@ func Start(cfg Config, log hclog.Logger) (n *Node, err error) {
 	}
 	env := &actors.Env{Store: n.store, Sealer: sealer, Hasher: hasher, Clock: time.Now, Rand: rand.Reader,
 		Log: log.Named("grains"), IdleTimeout: time.Duration(cfg.GrainIdleTimeout), Password: pw,
-		SessionTTL: time.Duration(cfg.SessionTTL), AllowUserOrgCreation: cfg.AllowUserOrgCreation}
+		SessionTTL: time.Duration(cfg.SessionTTL), AllowUserOrgCreation: cfg.AllowUserOrgCreation,
+		SignalLog: n.store.SignalLog()}
 
 	n.cluster, err = cluster.Start(cluster.Config{Port: cfg.ClusterPort, Logger: log.Named("cluster")}, actors.Kinds(env)...)
 	if err != nil {
 		return nil, err
 	}
-	srv := api.New(actors.NewClient(n.cluster, env), api.Options{OperatorTokenHash: hasher.Hash(operator),
+	client := actors.NewClient(n.cluster, env)
+	// Signals accepted before a restart are processed without waiting for
+	// new traffic: once ready, nudge every partition of every organization.
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		if n.cluster.WaitReady(ctx) == nil {
+			if err := client.Ingest().WakeAll(ctx); err != nil {
+				log.Warn("waking signal partitions after start", "error", err)
+			}
+		}
+	}()
+	srv := api.New(client, api.Options{OperatorTokenHash: hasher.Hash(operator),
 		Hasher: hasher, MaxBodyBytes: cfg.MaxBodyBytes, Logger: log})
 
 	n.ln, err = net.Listen("tcp", cfg.Listen)

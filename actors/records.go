@@ -1,0 +1,150 @@
+package actors
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+
+	"github.com/trailspark/trailspark/engine/errs"
+	"github.com/trailspark/trailspark/store"
+)
+
+// storedSignal is a log entry's encoding: the normalised fields plus the
+// original payload, byte for byte (reprocessing re-reads it).
+type storedSignal struct {
+	Source        string          `json:"source"`
+	Type          string          `json:"type,omitempty"`
+	Event         string          `json:"event,omitempty"`
+	Email         string          `json:"email,omitempty"`
+	UserID        string          `json:"user_id,omitempty"`
+	AnonymousID   string          `json:"anonymous_id,omitempty"`
+	CRMID         string          `json:"crm_id,omitempty"`
+	MapID         string          `json:"map_id,omitempty"`
+	ProductUserID string          `json:"product_user_id,omitempty"`
+	MktLeadID     string          `json:"mkt_lead_id,omitempty"`
+	GroupID       string          `json:"group_id,omitempty"`
+	MessageID     string          `json:"message_id,omitempty"`
+	Timestamp     time.Time       `json:"timestamp"`
+	ReceivedAt    time.Time       `json:"received_at"`
+	KeyID         string          `json:"key_id,omitempty"`
+	Payload       json.RawMessage `json:"payload"`
+}
+
+// TimelineEntry is one signal on a lead's timeline.
+type TimelineEntry struct {
+	SignalID   uint64    `json:"signal_id"`
+	At         time.Time `json:"at"`
+	Source     string    `json:"source"`
+	Event      string    `json:"event,omitempty"`
+	Type       string    `json:"type,omitempty"`
+	RuleID     string    `json:"rule_id,omitempty"`
+	RuleName   string    `json:"rule_name,omitempty"`
+	SignalType string    `json:"signal_type,omitempty"`
+	HighIntent bool      `json:"high_intent,omitempty"`
+	Weight     float64   `json:"weight,omitempty"`
+	HalfLifeH  float64   `json:"half_life_hours,omitempty"`
+}
+
+// LeadIdentifier is one identifier a lead is known by.
+type LeadIdentifier struct {
+	Kind  string `json:"kind"`
+	Value string `json:"value"`
+}
+
+// AccountLink says which account a lead belongs to and how that was decided.
+type AccountLink struct {
+	AccountID string   `json:"account_id"`
+	How       string   `json:"how"` // explicit | domain | company | inferred_domain
+	Ambiguous []string `json:"ambiguous,omitempty"`
+}
+
+// Lead is a person's record. Ingest grains write it with compare-and-set,
+// batching all of a batch's signals for one lead into one write.
+type Lead struct {
+	ID          string           `json:"id"`
+	Email       string           `json:"email,omitempty"`
+	Title       string           `json:"title,omitempty"`
+	Identifiers []LeadIdentifier `json:"identifiers"`
+	Account     *AccountLink     `json:"account"`
+	// Unmatched explains a missing account link (free-mail, ambiguous).
+	Unmatched    string          `json:"unmatched_reason,omitempty"`
+	SignalCount  int             `json:"signal_count"`
+	MappedCount  int             `json:"mapped_count"`
+	CountsByType map[string]int  `json:"counts_by_type"`
+	FirstSeenAt  time.Time       `json:"first_seen_at"`
+	LastSeenAt   time.Time       `json:"last_seen_at"`
+	Timeline     []TimelineEntry `json:"timeline"`
+	Conflicts    []string        `json:"conflicts,omitempty"`
+	CreatedAt    time.Time       `json:"created_at"`
+	UpdatedAt    time.Time       `json:"updated_at"`
+}
+
+// maxTimeline bounds a lead record; older entries stay in the signal log.
+const maxTimeline = 200
+
+func (l *Lead) hasSignal(id uint64) bool {
+	for i := len(l.Timeline) - 1; i >= 0; i-- {
+		if l.Timeline[i].SignalID == id {
+			return true
+		}
+	}
+	return false
+}
+
+func (l *Lead) addIdentifier(kind, value string) {
+	for _, id := range l.Identifiers {
+		if id.Kind == kind && id.Value == value {
+			return
+		}
+	}
+	l.Identifiers = append(l.Identifiers, LeadIdentifier{Kind: kind, Value: value})
+}
+
+// Account is an organization's customer or prospect company.
+type Account struct {
+	ID         string         `json:"id"`
+	Name       string         `json:"name"`
+	Domain     string         `json:"domain,omitempty"`
+	Industry   string         `json:"industry,omitempty"`
+	Employees  *int           `json:"employees,omitempty"`
+	Region     string         `json:"region,omitempty"`
+	ExternalID string         `json:"external_id,omitempty"`
+	Inferred   bool           `json:"inferred"`
+	Source     string         `json:"source"` // inferred | api | import | crm
+	Attributes map[string]any `json:"attributes,omitempty"`
+	CreatedAt  time.Time      `json:"created_at"`
+	UpdatedAt  time.Time      `json:"updated_at"`
+}
+
+func keyLead(org, id string) []byte          { return store.TenantKey(org, "lead", id) }
+func keyAccount(org, id string) []byte       { return store.TenantKey(org, "acct", id) }
+func keyIdentity(org, kind, h string) []byte { return store.TenantKey(org, "idx", kind, h) }
+func keyDomain(org, domain, acct string) []byte {
+	return store.TenantKey(org, "dom", domain, acct)
+}
+func keyDomainPrefix(org, domain string) []byte {
+	return append(store.TenantKey(org, "dom", domain), '/')
+}
+func keyGroup(org, h string) []byte      { return store.TenantKey(org, "grp", h) }
+func keyConfigVersion(org string) []byte { return store.TenantKey(org, "cfgv") }
+
+// loadLead reads a lead; nil when absent.
+func (e *Env) loadLead(ctx context.Context, org, id string) (*Lead, store.Version, error) {
+	var l Lead
+	ver, err := e.loadJSON(ctx, keyLead(org, id), &l)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, 0, nil
+	}
+	if err != nil {
+		return nil, 0, err
+	}
+	return &l, ver, nil
+}
+
+func notFoundIf(err error, noun string) error {
+	if errors.Is(err, store.ErrNotFound) {
+		return errs.NotFound(noun)
+	}
+	return storeErr(err)
+}

@@ -1,0 +1,304 @@
+package api
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/trailspark/trailspark/actors"
+	"github.com/trailspark/trailspark/engine/errs"
+	"github.com/trailspark/trailspark/engine/signal"
+	"github.com/trailspark/trailspark/engine/tenant"
+)
+
+// Ingestion endpoints (hosted-product compatible). The key travels in the
+// path or as a bearer token; a key with a secret also needs X-Api-Secret or
+// a signature over the raw body, verified before the body is parsed.
+
+// webhookOne serves POST /api/signal-staging/webhook/:a.
+func (s *Server) webhookOne(c *gin.Context) { s.ingestSingle(c, "", c.Param("a")) }
+
+// webhookTwo serves POST /api/signal-staging/webhook/:a/:b, which is either
+// {apiKey}/batch or {source}/{apiKey}: the router cannot tell them apart,
+// keys can (they start with sk_; "batch" is not a key).
+func (s *Server) webhookTwo(c *gin.Context) {
+	a, b := c.Param("a"), c.Param("b")
+	if b == "batch" {
+		s.ingestBatch(c, a)
+		return
+	}
+	src := strings.ToLower(a)
+	if !signal.ValidSource(src) {
+		fail(c, errs.Invalid("source", "invalid_format", "the source in the path must be 1-32 characters of a-z, 0-9, '_' and '-'"))
+		return
+	}
+	s.ingestSingle(c, src, b)
+}
+
+func keyFrom(c *gin.Context, pathKey string) string {
+	if pathKey != "" {
+		return pathKey
+	}
+	return bearer(c)
+}
+
+// readIngestBody reads a JSON body of at most limit bytes.
+func readIngestBody(c *gin.Context, limit int64, what string) ([]byte, error) {
+	if ct := c.GetHeader("Content-Type"); ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json") && mt != "text/plain") {
+			return nil, &errs.Error{Kind: errs.KindUnsupportedType, Code: "unsupported_media_type", Message: "send the body as application/json"}
+		}
+	}
+	tooLarge := &errs.Error{Kind: errs.KindTooLarge, Code: "payload_too_large",
+		Message: fmt.Sprintf("%s is larger than the limit of %d bytes", what, limit)}
+	if c.Request.ContentLength > limit {
+		return nil, tooLarge
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, limit))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, tooLarge
+		}
+		return nil, errs.Invalid("", "malformed_json", "the body could not be read")
+	}
+	return body, nil
+}
+
+// ingestAuth authenticates the key for the signal-staging endpoints.
+func (s *Server) ingestAuth(c *gin.Context, pathKey string, body []byte) (*actors.KeyIdentity, error) {
+	id, err := s.authenticateKey(c, keyFrom(c, pathKey), body)
+	if err != nil {
+		return nil, err
+	}
+	if id.Type != string(tenant.KeySignalStaging) {
+		return nil, errs.Unauthenticated("key_wrong_type", "this key is a "+id.Type+" key; signal endpoints need a signal_staging key")
+	}
+	return id, nil
+}
+
+func forcedSource(c *gin.Context, pathSource string) (string, error) {
+	if pathSource != "" {
+		return pathSource, nil
+	}
+	if h := strings.ToLower(strings.TrimSpace(c.GetHeader("X-Source"))); h != "" {
+		if !signal.ValidSource(h) {
+			return "", errs.Invalid("X-Source", "invalid_format", "X-Source must be 1-32 characters of a-z, 0-9, '_' and '-'")
+		}
+		return h, nil
+	}
+	return "", nil
+}
+
+type singleAccepted struct {
+	ID          uint64 `json:"id"`
+	Message     string `json:"message"`
+	Source      string `json:"source"`
+	ColdStorage bool   `json:"cold_storage"`
+	Duplicate   bool   `json:"duplicate,omitempty"`
+}
+
+func (s *Server) ingestSingle(c *gin.Context, pathSource, pathKey string) {
+	body, err := readIngestBody(c, signal.MaxSignalBytes, "a signal")
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	id, err := s.ingestAuth(c, pathKey, body)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	src, err := forcedSource(c, pathSource)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.Set(ctxOrg, id.OrgID)
+	res, err := s.client.Ingest().Accept(c.Request.Context(), actors.AcceptOptions{Org: id.OrgID, KeyID: id.KeyID,
+		ForcedSource: src, IdempotencyKey: c.GetHeader("Idempotency-Key"), ReceivedAt: s.now()}, [][]byte{body})
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	r := res[0]
+	if r.Err != nil {
+		fail(c, r.Err)
+		return
+	}
+	c.JSON(http.StatusAccepted, singleAccepted{ID: r.ID, Message: "Signal received and queued for processing",
+		Source: r.Source, ColdStorage: r.ColdStorage, Duplicate: r.Duplicate})
+}
+
+type batchItem struct {
+	Index       int          `json:"index"`
+	ID          uint64       `json:"id,omitempty"`
+	Source      string       `json:"source,omitempty"`
+	ColdStorage bool         `json:"cold_storage,omitempty"`
+	Duplicate   bool         `json:"duplicate,omitempty"`
+	Error       *errorDetail `json:"error,omitempty"`
+}
+
+type batchAccepted struct {
+	Accepted int         `json:"accepted"`
+	Rejected int         `json:"rejected"`
+	Results  []batchItem `json:"results"`
+}
+
+func (s *Server) ingestBatch(c *gin.Context, pathKey string) {
+	body, err := readIngestBody(c, signal.MaxBatchBytes, "a batch")
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	id, err := s.ingestAuth(c, pathKey, body)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	src, err := forcedSource(c, "")
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	items, err := signal.SplitBatch(body)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.Set(ctxOrg, id.OrgID)
+	raws := make([][]byte, len(items))
+	for i, it := range items {
+		raws[i] = it
+	}
+	res, err := s.client.Ingest().Accept(c.Request.Context(), actors.AcceptOptions{Org: id.OrgID, KeyID: id.KeyID,
+		ForcedSource: src, IdempotencyKey: c.GetHeader("Idempotency-Key"), ReceivedAt: s.now()}, raws)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.JSON(http.StatusAccepted, summarize(res))
+}
+
+func summarize(res []actors.ItemResult) batchAccepted {
+	out := batchAccepted{Results: make([]batchItem, len(res))}
+	for i, r := range res {
+		out.Results[i] = batchItem{Index: r.Index, ID: r.ID, Source: r.Source, ColdStorage: r.ColdStorage, Duplicate: r.Duplicate}
+		if r.Err != nil {
+			out.Rejected++
+			out.Results[i] = batchItem{Index: r.Index, Error: &errorDetail{Code: r.Err.Code, Message: r.Err.Message, Field: r.Err.Field}}
+		} else {
+			out.Accepted++
+		}
+	}
+	return out
+}
+
+// bulkMaxLine bounds one line of a bulk import.
+const bulkMaxLine = signal.MaxSignalBytes
+
+// bulkChunk is how many signals a bulk import appends at a time.
+const bulkChunk = 500
+
+type bulkSummary struct {
+	Accepted   int         `json:"accepted"`
+	Rejected   int         `json:"rejected"`
+	Duplicates int         `json:"duplicates"`
+	Errors     []bulkError `json:"errors"`
+	DurationMS int64       `json:"duration_ms"`
+}
+
+type bulkError struct {
+	Line  int         `json:"line"`
+	Error errorDetail `json:"error"`
+}
+
+// bulk serves POST /api/signal-staging/bulk/:apiKey: NDJSON or a JSON
+// array, streamed (never held whole in memory), appended in chunks. It
+// answers when everything is durable, with a summary and the first 100
+// errors by line.
+func (s *Server) bulk(c *gin.Context) {
+	start := time.Now()
+	id, err := s.ingestAuth(c, c.Param("apiKey"), nil)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	if sig := c.GetHeader("X-TrailSpark-Signature"); sig != "" {
+		fail(c, errs.Invalid("X-TrailSpark-Signature", "not_supported", "bulk imports are authenticated with X-Api-Secret, not a body signature"))
+		return
+	}
+	c.Set(ctxOrg, id.OrgID)
+	src, err := forcedSource(c, "")
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	r := signal.NewBulkReader(c.Request.Body, bulkMaxLine)
+	sum := bulkSummary{Errors: []bulkError{}}
+	var chunk [][]byte
+	var lines []int
+	flush := func() error {
+		if len(chunk) == 0 {
+			return nil
+		}
+		res, err := s.client.Ingest().Accept(c.Request.Context(), actors.AcceptOptions{Org: id.OrgID, KeyID: id.KeyID,
+			ForcedSource: src, ReceivedAt: s.now()}, chunk)
+		if err != nil {
+			return err
+		}
+		for i, r := range res {
+			switch {
+			case r.Err != nil:
+				sum.Rejected++
+				if len(sum.Errors) < 100 {
+					sum.Errors = append(sum.Errors, bulkError{Line: lines[i], Error: errorDetail{Code: r.Err.Code, Message: r.Err.Message, Field: r.Err.Field}})
+				}
+			case r.Duplicate:
+				sum.Duplicates++
+			default:
+				sum.Accepted++
+			}
+		}
+		chunk, lines = chunk[:0], lines[:0]
+		return nil
+	}
+	for {
+		item, line, err := r.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			var ue *errs.Error
+			if !errors.As(err, &ue) {
+				ue = errs.Invalid("", "malformed_json", "%s", err.Error())
+			}
+			sum.Rejected++
+			if len(sum.Errors) < 100 {
+				sum.Errors = append(sum.Errors, bulkError{Line: line, Error: errorDetail{Code: ue.Code, Message: ue.Message, Field: ue.Field}})
+			}
+			continue // after an unrecoverable error the reader reports io.EOF
+		}
+		chunk = append(chunk, item)
+		lines = append(lines, line)
+		if len(chunk) == bulkChunk {
+			if err := flush(); err != nil {
+				fail(c, err)
+				return
+			}
+		}
+	}
+	if err := flush(); err != nil {
+		fail(c, err)
+		return
+	}
+	sum.DurationMS = time.Since(start).Milliseconds()
+	c.JSON(http.StatusOK, sum)
+}

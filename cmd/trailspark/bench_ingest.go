@@ -1,0 +1,267 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"runtime"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/spf13/cobra"
+
+	"github.com/trailspark/trailspark/store"
+	badgerstore "github.com/trailspark/trailspark/store/badger"
+)
+
+// `trailspark bench ingest` drives signal ingestion against a fresh node
+// (a child process, like an operator runs it) and against a bare baseline
+// (a minimal Gin handler doing only the same durable Badger append), and
+// reports throughput, latency percentiles, processing lag and memory.
+func newBenchIngestCmd() *cobra.Command {
+	var dur time.Duration
+	var conc, batch, leads int
+	cmd := &cobra.Command{
+		Use:   "ingest",
+		Short: "Measure signal ingestion throughput, latency and processing lag",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runBenchIngest(cmd.OutOrStdout(), dur, conc, batch, leads)
+		},
+	}
+	cmd.Flags().DurationVar(&dur, "duration", 10*time.Second, "how long each load phase runs")
+	cmd.Flags().IntVar(&conc, "concurrency", 8, "concurrent HTTP clients")
+	cmd.Flags().IntVar(&batch, "batch", 500, "signals per batch request")
+	cmd.Flags().IntVar(&leads, "leads", 20000, "distinct people the signals come from")
+	return cmd
+}
+
+// payload makes a ~300-byte Segment-like track signal.
+func payload(i, leads int) map[string]any {
+	p := i % leads
+	return map[string]any{
+		"type": "track", "event": "Viewed", "messageId": fmt.Sprintf("bench-%d-%d", time.Now().UnixNano(), i),
+		"email":      fmt.Sprintf("person%d@company%d.com", p, p%(leads/10+1)),
+		"properties": map[string]any{"page_url": "https://acme.example/pricing", "plan": "pro", "seats": 12},
+		"context":    map[string]any{"ip": "203.0.113.7", "userAgent": "Mozilla/5.0 (X11; Linux x86_64)"},
+		"timestamp":  "2026-11-28T10:00:00.000Z",
+	}
+}
+
+type loadResult struct {
+	signals   int64
+	requests  int64
+	errors    int64
+	elapsed   time.Duration
+	latencies []time.Duration
+}
+
+func (r *loadResult) rate() float64 { return float64(r.signals) / r.elapsed.Seconds() }
+
+func (r *loadResult) pct(p float64) time.Duration {
+	if len(r.latencies) == 0 {
+		return 0
+	}
+	sort.Slice(r.latencies, func(i, j int) bool { return r.latencies[i] < r.latencies[j] })
+	return r.latencies[int(float64(len(r.latencies)-1)*p)]
+}
+
+// drive posts bodies from gen for dur with conc clients; rate limits the
+// total request rate when > 0.
+func drive(url string, conc int, dur time.Duration, perReq int, rate float64, gen func(i int) []byte) *loadResult {
+	tr := &http.Transport{MaxIdleConnsPerHost: conc * 2, MaxConnsPerHost: conc * 2}
+	client := &http.Client{Transport: tr, Timeout: 30 * time.Second}
+	defer tr.CloseIdleConnections()
+	res := &loadResult{}
+	var mu sync.Mutex
+	var n atomic.Int64
+	deadline := time.Now().Add(dur)
+	start := time.Now()
+	var wg sync.WaitGroup
+	for w := 0; w < conc; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var lat []time.Duration
+			for time.Now().Before(deadline) {
+				i := int(n.Add(1))
+				if rate > 0 {
+					due := start.Add(time.Duration(float64(i) / rate * float64(time.Second)))
+					if d := time.Until(due); d > 0 {
+						time.Sleep(d)
+					}
+				}
+				body := gen(i)
+				t0 := time.Now()
+				resp, err := client.Post(url, "application/json", bytes.NewReader(body))
+				if err != nil {
+					atomic.AddInt64(&res.errors, 1)
+					continue
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				lat = append(lat, time.Since(t0))
+				if resp.StatusCode != http.StatusAccepted && resp.StatusCode != http.StatusOK {
+					atomic.AddInt64(&res.errors, 1)
+					continue
+				}
+				atomic.AddInt64(&res.requests, 1)
+				atomic.AddInt64(&res.signals, int64(perReq))
+			}
+			mu.Lock()
+			res.latencies = append(res.latencies, lat...)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	res.elapsed = time.Since(start)
+	return res
+}
+
+func batchGen(batch, leads int) func(int) []byte {
+	return func(i int) []byte {
+		items := make([]any, batch)
+		for j := range items {
+			items[j] = payload(i*batch+j, leads)
+		}
+		b, _ := json.Marshal(items)
+		return b
+	}
+}
+
+func singleGen(leads int) func(int) []byte {
+	return func(i int) []byte {
+		b, _ := json.Marshal(payload(i, leads))
+		return b
+	}
+}
+
+// baseline serves a bare Gin handler that splits a JSON array and appends
+// the raw items to the same Badger signal log, durable before answering.
+func baseline() (string, func(), error) {
+	dir, err := os.MkdirTemp("", "trailspark-baseline-")
+	if err != nil {
+		return "", nil, err
+	}
+	st, err := badgerstore.Open(badgerstore.Options{Dir: dir, GCInterval: -1})
+	if err != nil {
+		return "", nil, err
+	}
+	log := st.SignalLog()
+	gin.SetMode(gin.ReleaseMode)
+	r := gin.New()
+	r.POST("/batch", func(c *gin.Context) {
+		body, _ := io.ReadAll(c.Request.Body)
+		var items []json.RawMessage
+		if json.Unmarshal(body, &items) != nil {
+			c.Status(400)
+			return
+		}
+		recs := make([]store.LogRecord, len(items))
+		for i, it := range items {
+			recs[i] = store.LogRecord{Partition: i % store.Partitions, Data: it}
+		}
+		if _, err := log.Append(c.Request.Context(), "org_baseline", recs, 0); err != nil {
+			c.Status(503)
+			return
+		}
+		c.Status(http.StatusAccepted)
+	})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, err
+	}
+	srv := &http.Server{Handler: r}
+	go func() { _ = srv.Serve(ln) }()
+	return "http://" + ln.Addr().String(), func() {
+		_ = srv.Shutdown(context.Background())
+		_ = st.Close()
+		os.RemoveAll(dir)
+	}, nil
+}
+
+func runBenchIngest(w io.Writer, dur time.Duration, conc, batch, leads int) error {
+	fmt.Fprintf(w, "machine: %d CPUs; load generator on the same machine; %v per phase, %d clients\n", numCPU(), dur, conc)
+
+	burl, stopBase, err := baseline()
+	if err != nil {
+		return err
+	}
+	base := drive(burl+"/batch", conc, dur, batch, 0, batchGen(batch, leads))
+	stopBase()
+	fmt.Fprintf(w, "baseline (bare Gin + durable Badger append), batches of %d: %.0f signals/s\n", batch, base.rate())
+
+	n, _, err := startBenchNode()
+	if err != nil {
+		return err
+	}
+	defer n.stop()
+	const op = "bench-operator-token-0123456789"
+	if _, err := n.call("POST", "/api/v1/auth/register", "", map[string]any{"email": "bench@example.com", "password": "bench-password", "name": "Bench"}); err != nil {
+		return err
+	}
+	org, err := n.call("POST", "/api/v1/orgs", op, map[string]any{"name": "Bench Ingest", "size": "51-200", "industry": "Technology", "owner_email": "bench@example.com"})
+	if err != nil {
+		return err
+	}
+	orgID := org["id"].(string)
+	if _, err := n.call("POST", "/api/v1/orgs/"+orgID+"/signal-rules", op, map[string]any{"name": "Viewed", "signal_type": "page_view",
+		"conditions": map[string]any{"path": "event", "op": "equals", "value": "Viewed"},
+		"mappings":   []any{map[string]any{"path": "email", "target": "email"}}}); err != nil {
+		return err
+	}
+	k, err := n.call("POST", "/api/v1/orgs/"+orgID+"/api-keys", op, map[string]any{"name": "bench"})
+	if err != nil {
+		return err
+	}
+	key := k["key"].(string)
+
+	b := drive(n.url+"/api/signal-staging/webhook/"+key+"/batch", conc, dur, batch, 0, batchGen(batch, leads))
+	fmt.Fprintf(w, "batch ingest to durable 202, batches of %d: %.0f signals/s (%.2f of baseline), p50 %v p99 %v per request, %d errors\n",
+		batch, b.rate(), b.rate()/base.rate(), b.pct(0.5).Round(time.Millisecond), b.pct(0.99).Round(time.Millisecond), b.errors)
+	lag := waitProcessed(n, op, orgID, b.signals)
+	fmt.Fprintf(w, "processing: the %d batch signals were all processed %v after the load stopped\n", b.signals, lag.Round(time.Millisecond))
+
+	s := drive(n.url+"/api/signal-staging/webhook/"+key, conc*4, dur, 1, 0, singleGen(leads))
+	fmt.Fprintf(w, "single-signal webhook, max rate: %.0f requests/s, p50 %v p99 %v, %d errors\n",
+		s.rate(), s.pct(0.5).Round(100*time.Microsecond), s.pct(0.99).Round(100*time.Microsecond), s.errors)
+	s2 := drive(n.url+"/api/signal-staging/webhook/"+key, conc*4, dur, 1, 5000, singleGen(leads))
+	fmt.Fprintf(w, "single-signal webhook at 5,000 requests/s offered: %.0f achieved, p50 %v p99 %v\n",
+		s2.rate(), s2.pct(0.5).Round(100*time.Microsecond), s2.pct(0.99).Round(100*time.Microsecond))
+	time.Sleep(3 * time.Second)
+	if m, err := memStatus(n.cmd.Process.Pid); err == nil {
+		fmt.Fprintf(w, "RSS after the run: %s\n", m)
+	}
+	return nil
+}
+
+// waitProcessed polls the signal list until the newest signal has a final
+// status, returning how long that took.
+func waitProcessed(n *benchNode, op, org string, _ int64) time.Duration {
+	start := time.Now()
+	for time.Since(start) < 5*time.Minute {
+		done, err := allProcessed(n, op, org)
+		if err == nil && done {
+			return time.Since(start)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return time.Since(start)
+}
+
+func allProcessed(n *benchNode, op, org string) (bool, error) {
+	res, err := n.call("GET", "/api/v1/orgs/"+org+"/signals/stats", op, nil)
+	if err != nil {
+		return false, err
+	}
+	return res["pending"].(float64) == 0, nil
+}
+
+func numCPU() int { return runtime.NumCPU() }

@@ -1,0 +1,547 @@
+package badgerstore
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+
+	"github.com/trailspark/trailspark/store"
+)
+
+// The signal log lives in the same Badger database as the state, under the
+// tenant's prefix (so DropTenant removes it), with the same 8-byte header
+// on every value so state scans can read any key:
+//
+//	o/{org}/sl/{pp}/{id}        entry: the encoded signal (partition pp, 2 hex)
+//	o/{org}/si/{id}             partition of id (for Get)
+//	o/{org}/sd/{sha256(key)}    id of the first record with a dedup key (TTL = window)
+//	o/{org}/sc/{pp}             partition cursor
+//	o/{org}/ss/{id}             processing status (JSON)
+//	o/{org}/cold/{sha256(anon)}/{id}  cold-stored anonymous entry (TTL = retention)
+//
+// ids are 16 hex digits so lexical order is numeric order.
+
+// seqKey holds the deployment-wide signal id sequence (outside o/ and g/).
+var seqKey = []byte("x/seq/signals")
+
+type signalLog struct {
+	s *Store
+	// appendMu orders appends: ids are taken from the sequence and the
+	// transaction is handed to Badger's write channel (which fixes its
+	// commit timestamp) under it, so ids and commit timestamps grow
+	// together. Badger makes commits visible in commit-timestamp order, so
+	// an entry never becomes visible after one with a greater id and a
+	// reader following a partition from a cursor cannot skip it. Waiting
+	// for the write happens outside the lock, so concurrent appends still
+	// share one write (and one sync).
+	appendMu sync.Mutex
+	seq      *badger.Sequence
+}
+
+// maxAttempts bounds the retries of a transaction that lost a conflict.
+const maxAttempts = 10
+
+// SignalLog returns the store's signal log.
+func (s *Store) SignalLog() store.SignalLog {
+	s.logOnce.Do(func() { s.sigLog = &signalLog{s: s} })
+	return s.sigLog
+}
+
+func idHex(id uint64) string { return fmt.Sprintf("%016x", id) }
+
+func partHex(p int) string { return fmt.Sprintf("%02x", p) }
+
+func entryKey(org string, p int, id uint64) []byte {
+	return store.TenantKey(org, "sl", partHex(p), idHex(id))
+}
+
+func hashKey(s string) string {
+	h := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(h[:16])
+}
+
+// nextIDs returns n new ids. The caller holds appendMu.
+func (l *signalLog) nextIDs(n int) ([]uint64, error) {
+	if l.seq == nil {
+		seq, err := l.s.db.GetSequence(seqKey, 10000)
+		if err != nil {
+			return nil, err
+		}
+		l.seq = seq
+	}
+	ids := make([]uint64, n)
+	for i := range ids {
+		v, err := l.seq.Next()
+		if err != nil {
+			return nil, err
+		}
+		ids[i] = v + 1 // ids start at 1: 0 means "before everything"
+	}
+	return ids, nil
+}
+
+// release returns unused leased ids (called by Close).
+func (l *signalLog) release() {
+	l.appendMu.Lock()
+	defer l.appendMu.Unlock()
+	if l.seq != nil {
+		_ = l.seq.Release()
+		l.seq = nil
+	}
+}
+
+// Append implements store.SignalLog. Concurrent appends commit as separate
+// transactions; Badger batches concurrent commits into one write (and one
+// sync with SyncWrites), which is the group commit the ingest path needs.
+// A batch too big for one transaction is split; each part is atomic, and
+// an error may leave earlier parts stored (a retry with the same dedup keys
+// then finds them).
+func (l *signalLog) Append(ctx context.Context, org string, recs []store.LogRecord, window time.Duration) ([]store.Appended, error) {
+	if err := l.s.enter(ctx); err != nil {
+		return nil, err
+	}
+	defer l.s.leave()
+	if len(recs) == 0 {
+		return nil, nil
+	}
+	for _, r := range recs {
+		if r.Partition < 0 || r.Partition >= store.Partitions {
+			return nil, fmt.Errorf("badgerstore: append: partition %d out of range", r.Partition)
+		}
+	}
+	return l.appendSplit(org, recs, window)
+}
+
+// appendSplit appends recs in one transaction, or in halves if they do not
+// fit in one.
+func (l *signalLog) appendSplit(org string, recs []store.LogRecord, window time.Duration) ([]store.Appended, error) {
+	for attempt := 1; ; attempt++ {
+		out, err := l.appendTxn(org, recs, window)
+		switch {
+		case errors.Is(err, badger.ErrTxnTooBig) && len(recs) > 1:
+			// The halves go in order, so the second sees the dedup
+			// keys of the first and gets greater ids.
+			half := len(recs) / 2
+			a, err := l.appendSplit(org, recs[:half], window)
+			if err != nil {
+				return nil, err
+			}
+			b, err := l.appendSplit(org, recs[half:], window)
+			if err != nil {
+				return nil, err
+			}
+			return append(a, b...), nil
+		case errors.Is(err, badger.ErrConflict) && attempt < maxAttempts:
+			continue // a concurrent append claimed one of our dedup keys: re-read
+		case err != nil:
+			return nil, fmt.Errorf("badgerstore: append: %w", mapErr(err))
+		}
+		return out, nil
+	}
+}
+
+// appendTxn appends recs in one transaction: it looks up their dedup keys,
+// then, under appendMu, takes ids for the new records, writes them and hands
+// the transaction to Badger; it waits for the write after releasing the lock.
+func (l *signalLog) appendTxn(org string, recs []store.LogRecord, window time.Duration) ([]store.Appended, error) {
+	l.s.dropMu.RLock()
+	defer l.s.dropMu.RUnlock()
+	txn := l.s.db.NewTransaction(true)
+	defer txn.Discard()
+
+	out := make([]store.Appended, len(recs))
+	dks := make([][]byte, len(recs)) // dedup key of each new record with one
+	dupOf := make([]int, len(recs))  // for a repeat within recs: index of the first, else -1
+	firstIn := map[string]int{}      // dedup key → index of its new record in recs
+	fresh := 0
+	for i, r := range recs {
+		dupOf[i] = -1
+		if r.DedupKey == "" {
+			fresh++
+			continue
+		}
+		dk := store.TenantKey(org, "sd", hashKey(r.DedupKey))
+		if j, ok := firstIn[string(dk)]; ok {
+			dupOf[i] = j
+			continue
+		}
+		item, err := txn.Get(dk)
+		switch {
+		case err == nil:
+			var first uint64
+			if err := item.Value(func(v []byte) error {
+				if len(v) < headerSize+8 {
+					return errCorrupt
+				}
+				first = binary.BigEndian.Uint64(v[headerSize:])
+				return nil
+			}); err != nil {
+				return nil, err
+			}
+			out[i] = store.Appended{ID: first, Duplicate: true}
+			continue
+		case !errors.Is(err, badger.ErrKeyNotFound):
+			return nil, err
+		}
+		firstIn[string(dk)] = i
+		dks[i] = dk
+		fresh++
+	}
+	if fresh == 0 {
+		return out, nil // all repeats: nothing to write
+	}
+
+	done := make(chan error, 1)
+	err := func() error {
+		l.appendMu.Lock()
+		defer l.appendMu.Unlock()
+		ids, err := l.nextIDs(fresh)
+		if err != nil {
+			return err
+		}
+		var idBuf [8]byte
+		n := 0
+		for i, r := range recs {
+			if out[i].Duplicate || dupOf[i] >= 0 {
+				continue
+			}
+			id := ids[n]
+			n++
+			if dks[i] != nil {
+				binary.BigEndian.PutUint64(idBuf[:], id)
+				e := badger.NewEntry(dks[i], encode(1, idBuf[:]))
+				if window > 0 {
+					e = e.WithTTL(window)
+				}
+				if err := txn.SetEntry(e); err != nil {
+					return err
+				}
+			}
+			if err := txn.Set(entryKey(org, r.Partition, id), encode(1, r.Data)); err != nil {
+				return err
+			}
+			if err := txn.Set(store.TenantKey(org, "si", idHex(id)), encode(1, []byte{byte(r.Partition)})); err != nil {
+				return err
+			}
+			out[i] = store.Appended{ID: id}
+		}
+		// CommitWith assigns the commit timestamp and queues the write
+		// before it returns; the callback reports the write's outcome.
+		txn.CommitWith(func(err error) { done <- err })
+		return nil
+	}()
+	if err != nil {
+		return nil, err
+	}
+	if err := <-done; err != nil {
+		return nil, err
+	}
+	for i, j := range dupOf {
+		if j >= 0 {
+			out[i] = store.Appended{ID: out[j].ID, Duplicate: true}
+		}
+	}
+	return out, nil
+}
+
+// ReadPartition implements store.SignalLog.
+func (l *signalLog) ReadPartition(ctx context.Context, org string, p int, after uint64, max int) ([]store.LogEntry, error) {
+	if err := l.s.enter(ctx); err != nil {
+		return nil, err
+	}
+	defer l.s.leave()
+	if after == math.MaxUint64 || max <= 0 {
+		return nil, nil // nothing can follow (after+1 would wrap to 0)
+	}
+	prefix := append(store.TenantKey(org, "sl", partHex(p)), '/')
+	var out []store.LogEntry
+	err := l.s.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
+		defer it.Close()
+		start := append(append([]byte(nil), prefix...), idHex(after+1)...)
+		for it.Seek(start); it.ValidForPrefix(prefix) && len(out) < max; it.Next() {
+			item := it.Item()
+			id, err := strconv.ParseUint(string(item.Key()[len(prefix):]), 16, 64)
+			if err != nil {
+				return errCorrupt
+			}
+			var data []byte
+			if err := item.Value(func(v []byte) error {
+				_, data, err = decode(v)
+				return err
+			}); err != nil {
+				return err
+			}
+			out = append(out, store.LogEntry{ID: id, Partition: p, Data: data})
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("badgerstore: read partition: %w", mapErr(err))
+	}
+	return out, nil
+}
+
+// Get implements store.SignalLog.
+func (l *signalLog) Get(ctx context.Context, org string, id uint64) (store.LogEntry, error) {
+	if err := l.s.enter(ctx); err != nil {
+		return store.LogEntry{}, err
+	}
+	defer l.s.leave()
+	var e store.LogEntry
+	err := l.s.db.View(func(txn *badger.Txn) error {
+		item, err := txn.Get(store.TenantKey(org, "si", idHex(id)))
+		if err != nil {
+			return err
+		}
+		var p []byte
+		if err := item.Value(func(v []byte) error { _, p, err = decode(v); return err }); err != nil {
+			return err
+		}
+		if len(p) != 1 {
+			return errCorrupt
+		}
+		item, err = txn.Get(entryKey(org, int(p[0]), id))
+		if err != nil {
+			return err
+		}
+		e = store.LogEntry{ID: id, Partition: int(p[0])}
+		return item.Value(func(v []byte) error { _, e.Data, err = decode(v); return err })
+	})
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return store.LogEntry{}, store.ErrNotFound
+	}
+	if err != nil {
+		return store.LogEntry{}, fmt.Errorf("badgerstore: get signal: %w", mapErr(err))
+	}
+	return e, nil
+}
+
+// Cursor implements store.SignalLog.
+func (l *signalLog) Cursor(ctx context.Context, org string, p int) (uint64, error) {
+	b, _, err := l.s.Load(ctx, store.TenantKey(org, "sc", partHex(p)))
+	if errors.Is(err, store.ErrNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	if len(b) != 8 {
+		return 0, errCorrupt
+	}
+	return binary.BigEndian.Uint64(b), nil
+}
+
+// Commit implements store.SignalLog.
+func (l *signalLog) Commit(ctx context.Context, org string, p int, cursor uint64, statuses []store.SignalStatus) error {
+	if err := l.s.enter(ctx); err != nil {
+		return err
+	}
+	defer l.s.leave()
+	l.s.dropMu.RLock()
+	defer l.s.dropMu.RUnlock()
+	for attempt := 0; ; attempt++ {
+		err := l.s.db.Update(func(txn *badger.Txn) error {
+			ck := store.TenantKey(org, "sc", partHex(p))
+			cur := uint64(0)
+			if item, err := txn.Get(ck); err == nil {
+				if err := item.Value(func(v []byte) error {
+					if len(v) != headerSize+8 {
+						return errCorrupt
+					}
+					cur = binary.BigEndian.Uint64(v[headerSize:])
+					return nil
+				}); err != nil {
+					return err
+				}
+			} else if !errors.Is(err, badger.ErrKeyNotFound) {
+				return err
+			}
+			if cursor > cur {
+				var b [8]byte
+				binary.BigEndian.PutUint64(b[:], cursor)
+				if err := txn.Set(ck, encode(1, b[:])); err != nil {
+					return err
+				}
+			}
+			for _, st := range statuses {
+				b, err := json.Marshal(st)
+				if err != nil {
+					return err
+				}
+				if err := txn.Set(store.TenantKey(org, "ss", idHex(st.ID)), encode(1, b)); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if errors.Is(err, badger.ErrConflict) && attempt < 10 {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("badgerstore: commit: %w", mapErr(err))
+		}
+		return nil
+	}
+}
+
+// Status implements store.SignalLog.
+func (l *signalLog) Status(ctx context.Context, org string, id uint64) (store.SignalStatus, error) {
+	b, _, err := l.s.Load(ctx, store.TenantKey(org, "ss", idHex(id)))
+	if err != nil {
+		return store.SignalStatus{}, err
+	}
+	var st store.SignalStatus
+	if err := json.Unmarshal(b, &st); err != nil {
+		return store.SignalStatus{}, fmt.Errorf("badgerstore: status: %w", err)
+	}
+	return st, nil
+}
+
+// ScanStatuses implements store.SignalLog.
+func (l *signalLog) ScanStatuses(ctx context.Context, org string, after uint64, fn func(store.SignalStatus) (bool, error)) error {
+	prefix := append(store.TenantKey(org, "ss"), '/')
+	var afterKey []byte
+	if after > 0 {
+		afterKey = append(append([]byte(nil), prefix...), idHex(after)...)
+	}
+	errStop := errors.New("stop")
+	err := l.s.Scan(ctx, prefix, afterKey, func(it store.Item) error {
+		var st store.SignalStatus
+		if err := json.Unmarshal(it.Value, &st); err != nil {
+			return err
+		}
+		more, err := fn(st)
+		if err != nil {
+			return err
+		}
+		if !more {
+			return errStop
+		}
+		return nil
+	})
+	if errors.Is(err, errStop) {
+		return nil
+	}
+	return err
+}
+
+// PutCold implements store.SignalLog.
+func (l *signalLog) PutCold(ctx context.Context, org, anonKey string, e store.LogEntry, retention time.Duration) error {
+	if err := l.s.enter(ctx); err != nil {
+		return err
+	}
+	defer l.s.leave()
+	l.s.dropMu.RLock()
+	defer l.s.dropMu.RUnlock()
+	val := append([]byte{byte(e.Partition)}, e.Data...)
+	ent := badger.NewEntry(store.TenantKey(org, "cold", hashKey(anonKey), idHex(e.ID)), encode(1, val))
+	if retention > 0 {
+		ent = ent.WithTTL(retention)
+	}
+	err := l.s.db.Update(func(txn *badger.Txn) error { return txn.SetEntry(ent) })
+	if err != nil {
+		return fmt.Errorf("badgerstore: put cold: %w", mapErr(err))
+	}
+	return nil
+}
+
+// TakeCold implements store.SignalLog. Of concurrent takes of one key each
+// entry goes to one: the others' transactions conflict, and their retry no
+// longer sees it.
+func (l *signalLog) TakeCold(ctx context.Context, org, anonKey string) ([]store.LogEntry, error) {
+	if err := l.s.enter(ctx); err != nil {
+		return nil, err
+	}
+	defer l.s.leave()
+	l.s.dropMu.RLock()
+	defer l.s.dropMu.RUnlock()
+	prefix := append(store.TenantKey(org, "cold", hashKey(anonKey)), '/')
+	for attempt := 1; ; attempt++ {
+		out, err := l.takeCold(prefix)
+		if errors.Is(err, badger.ErrConflict) && attempt < maxAttempts {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("badgerstore: take cold: %w", mapErr(err))
+		}
+		return out, nil
+	}
+}
+
+func (l *signalLog) takeCold(prefix []byte) ([]store.LogEntry, error) {
+	var out []store.LogEntry
+	err := l.s.db.Update(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
+		var keys [][]byte
+		for it.Rewind(); it.ValidForPrefix(prefix); it.Next() {
+			item := it.Item()
+			id, err := strconv.ParseUint(string(item.Key()[len(prefix):]), 16, 64)
+			if err != nil {
+				it.Close()
+				return errCorrupt
+			}
+			var val []byte
+			if err := item.Value(func(v []byte) error { _, val, err = decode(v); return err }); err != nil {
+				it.Close()
+				return err
+			}
+			if len(val) < 1 {
+				it.Close()
+				return errCorrupt
+			}
+			out = append(out, store.LogEntry{ID: id, Partition: int(val[0]), Data: val[1:]})
+			keys = append(keys, item.KeyCopy(nil))
+		}
+		it.Close()
+		for _, k := range keys {
+			if err := txn.Delete(k); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// Backlog implements store.SignalLog with key-only scans after each cursor.
+func (l *signalLog) Backlog(ctx context.Context, org string) (int, error) {
+	total := 0
+	for p := 0; p < store.Partitions; p++ {
+		cur, err := l.Cursor(ctx, org, p)
+		if err != nil {
+			return 0, err
+		}
+		if err := l.s.enter(ctx); err != nil {
+			return 0, err
+		}
+		prefix := append(store.TenantKey(org, "sl", partHex(p)), '/')
+		err = l.s.db.View(func(txn *badger.Txn) error {
+			it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix, PrefetchValues: false})
+			defer it.Close()
+			start := append(append([]byte(nil), prefix...), idHex(cur+1)...)
+			for it.Seek(start); it.ValidForPrefix(prefix); it.Next() {
+				total++
+			}
+			return nil
+		})
+		l.s.leave()
+		if err != nil {
+			return 0, fmt.Errorf("badgerstore: backlog: %w", mapErr(err))
+		}
+	}
+	return total, nil
+}

@@ -1,0 +1,76 @@
+package store
+
+import (
+	"context"
+	"time"
+)
+
+// Partitions is how many ordered partitions each tenant's signal log has. A
+// person's signals always land in one partition (by a hash of their person
+// key), so they are processed in order; partitions are processed in
+// parallel.
+const Partitions = 16
+
+// LogRecord is one signal to append.
+type LogRecord struct {
+	Partition int
+	// DedupKey (a messageId or Idempotency-Key) drops repeats within the
+	// dedup window: the repeat gets the first record's id, marked duplicate.
+	DedupKey string
+	Data     []byte // the encoded signal; opaque to the store
+}
+
+// Appended is the outcome of one appended record.
+type Appended struct {
+	ID        uint64
+	Duplicate bool
+}
+
+// LogEntry is a stored signal.
+type LogEntry struct {
+	ID        uint64
+	Partition int
+	Data      []byte
+}
+
+// SignalStatus is where a signal is in processing. It lives beside the log
+// entry; the entry itself is never changed.
+type SignalStatus struct {
+	ID          uint64    `json:"id"`
+	Status      string    `json:"status"` // pending, processing, completed, failed, skipped, permanently_failed, cold
+	RuleID      string    `json:"rule_id,omitempty"`
+	LeadID      string    `json:"lead_id,omitempty"`
+	AccountID   string    `json:"account_id,omitempty"`
+	Error       string    `json:"error,omitempty"`
+	Attempts    int       `json:"attempts,omitempty"`
+	ProcessedAt time.Time `json:"processed_at,omitempty"`
+}
+
+// SignalLog is the durable, partitioned log of accepted signals.
+type SignalLog interface {
+	// Append stores records durably and returns their ids in order. It
+	// returns only after the records are committed: a 202 may follow.
+	Append(ctx context.Context, org string, recs []LogRecord, dedupWindow time.Duration) ([]Appended, error)
+	// ReadPartition returns up to max entries of a partition with ids
+	// greater than after, in id order.
+	ReadPartition(ctx context.Context, org string, partition int, after uint64, max int) ([]LogEntry, error)
+	// Get returns one entry by id, or ErrNotFound.
+	Get(ctx context.Context, org string, id uint64) (LogEntry, error)
+	// Cursor returns a partition's processing cursor (0 = nothing processed).
+	Cursor(ctx context.Context, org string, partition int) (uint64, error)
+	// Commit atomically records statuses and moves the partition cursor
+	// forward (never backwards): a crash replays from the last commit.
+	Commit(ctx context.Context, org string, partition int, cursor uint64, statuses []SignalStatus) error
+	// Status returns a signal's status, or ErrNotFound.
+	Status(ctx context.Context, org string, id uint64) (SignalStatus, error)
+	// ScanStatuses calls fn for statuses with ids greater than after, in
+	// id order, until fn returns false or an error.
+	ScanStatuses(ctx context.Context, org string, after uint64, fn func(SignalStatus) (bool, error)) error
+	// PutCold keeps an anonymous signal under its anonymous key until the
+	// retention passes or TakeCold claims it.
+	PutCold(ctx context.Context, org, anonKey string, e LogEntry, retention time.Duration) error
+	// TakeCold returns and removes the cold entries of an anonymous key.
+	TakeCold(ctx context.Context, org, anonKey string) ([]LogEntry, error)
+	// Backlog counts entries not yet processed (after each partition's cursor).
+	Backlog(ctx context.Context, org string) (int, error)
+}
