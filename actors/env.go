@@ -39,6 +39,9 @@ type Env struct {
 	AllowUserOrgCreation bool
 	// SignalLog is the durable log of accepted signals.
 	SignalLog store.SignalLog
+	// ColdRetention is how long anonymous signals wait in cold storage for
+	// an identify (0 = 90 days; plans will set it per organization).
+	ColdRetention time.Duration
 
 	// client lets grains call other grains; NewClient sets it before the
 	// node serves requests.
@@ -52,6 +55,13 @@ func (e *Env) idle() time.Duration {
 		return 10 * time.Minute
 	}
 	return e.IdleTimeout
+}
+
+func (e *Env) coldRetention() time.Duration {
+	if e.ColdRetention <= 0 {
+		return 90 * 24 * time.Hour
+	}
+	return e.ColdRetention
 }
 
 func (e *Env) sessionTTL() time.Duration {

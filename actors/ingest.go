@@ -41,6 +41,9 @@ type AcceptOptions struct {
 	ForcedSource   string // from the path or X-Source
 	IdempotencyKey string
 	ReceivedAt     time.Time
+	// SentAt is a batch-level sentAt (Segment puts it on the batch), used
+	// for clock-skew correction of items that carry none.
+	SentAt time.Time
 }
 
 // ItemResult is the outcome for one submitted signal.
@@ -72,7 +75,7 @@ func (in *Ingestor) Accept(ctx context.Context, opt AcceptOptions, items [][]byt
 	recIdx := make([]int, 0, len(items))
 	for i, raw := range items {
 		results[i].Index = i
-		sig, err := signal.Normalize(raw, signal.Options{ForcedSource: opt.ForcedSource, ReceivedAt: opt.ReceivedAt})
+		sig, err := signal.Normalize(raw, signal.Options{ForcedSource: opt.ForcedSource, ReceivedAt: opt.ReceivedAt, SentAt: opt.SentAt})
 		if err != nil {
 			results[i].Err = errs.As(err)
 			continue

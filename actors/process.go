@@ -203,11 +203,14 @@ func (b *batch) process(ctx context.Context, e store.LogEntry) (store.SignalStat
 	res := identity.Resolve(b.p.org, ids, func(id identity.Identifier) string { return known[id.Normalized()] },
 		func(string) int { return 0 }, b.p.guards)
 	if res.Anonymous || res.LeadID == "" {
-		anon := s.AnonymousID
-		if anon == "" {
-			anon = "none"
+		// Signals with no identifier at all are kept (for the retention)
+		// under a key no anonymous id can produce, so an identify can never
+		// pull them onto a lead.
+		key := noIDColdKey
+		if s.AnonymousID != "" {
+			key = anonColdKey(s.AnonymousID)
 		}
-		if err := b.p.log.PutCold(ctx, b.p.org, anon, e, 0); err != nil {
+		if err := b.p.log.PutCold(ctx, b.p.org, key, e, b.p.env.coldRetention()); err != nil {
 			return store.SignalStatus{}, err
 		}
 		return store.SignalStatus{ID: e.ID, Status: StatusCold}, nil
@@ -303,7 +306,7 @@ func (b *batch) process(ctx context.Context, e store.LogEntry) (store.SignalStat
 	// An anonymous id newly linked to this lead: replay what it left in
 	// cold storage, now that it has an owner.
 	for _, anon := range newAnon {
-		cold, err := b.p.log.TakeCold(ctx, b.p.org, anon)
+		cold, err := b.p.log.TakeCold(ctx, b.p.org, anonColdKey(anon))
 		if err != nil {
 			return store.SignalStatus{}, err
 		}
@@ -311,7 +314,7 @@ func (b *batch) process(ctx context.Context, e store.LogEntry) (store.SignalStat
 			rst, err := b.process(ctx, ce)
 			if err != nil {
 				// Put it back so nothing is lost; the retry replays it.
-				_ = b.p.log.PutCold(ctx, b.p.org, anon, ce, 0)
+				_ = b.p.log.PutCold(ctx, b.p.org, anonColdKey(anon), ce, b.p.env.coldRetention())
 				return store.SignalStatus{}, err
 			}
 			rst.ProcessedAt = now
@@ -471,3 +474,9 @@ func (b *batch) flushLead(ctx context.Context, id string) error {
 }
 
 var _ = time.Second
+
+// Cold-storage keys: "a:" + anonymous id, or a key for signals with no
+// identifier at all that no anonymous id can produce.
+const noIDColdKey = "x:no-identifier"
+
+func anonColdKey(anon string) string { return "a:" + anon }

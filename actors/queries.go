@@ -31,6 +31,12 @@ func init() {
 	}}
 }
 
+// Authorize asks the org grain whether caller holds capability c (404 for
+// non-members, 403 for a too-low role).
+func (c *Client) Authorize(ctx context.Context, caller tenant.Caller, org string, capability tenant.Capability) error {
+	return c.authorize(ctx, caller, org, capability)
+}
+
 // authorize asks the org grain whether caller holds capability c (404 for
 // non-members, 403 for a too-low role) before reading tenant data.
 func (c *Client) authorize(ctx context.Context, caller tenant.Caller, org string, capability tenant.Capability) error {

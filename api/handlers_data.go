@@ -13,6 +13,7 @@ import (
 	"github.com/trailspark/trailspark/actors"
 	"github.com/trailspark/trailspark/engine/errs"
 	"github.com/trailspark/trailspark/engine/mapping"
+	"github.com/trailspark/trailspark/engine/tenant"
 )
 
 // --- signals
@@ -195,6 +196,10 @@ type importError struct {
 // url/website/domain, industry/sector, employees/employee_count/size,
 // region/country/location, id/external_id/account_id.
 func (s *Server) importAccounts(c *gin.Context) {
+	if err := s.client.Authorize(c.Request.Context(), caller(c), c.Param("org"), tenant.CapEditConfig); err != nil {
+		fail(c, err)
+		return
+	}
 	var rows []actors.AccountInput
 	ct := strings.ToLower(c.GetHeader("Content-Type"))
 	switch {
@@ -239,7 +244,7 @@ var accountColumns = map[string][]string{
 }
 
 func parseAccountsCSV(r io.Reader) ([]actors.AccountInput, error) {
-	cr := csv.NewReader(io.LimitReader(r, 10<<20))
+	cr := csv.NewReader(r)
 	cr.FieldsPerRecord = -1
 	header, err := cr.Read()
 	if err != nil {
@@ -273,6 +278,11 @@ func parseAccountsCSV(r io.Reader) ([]actors.AccountInput, error) {
 			break
 		}
 		if err != nil {
+			var mbe *http.MaxBytesError
+			if errors.As(err, &mbe) {
+				return nil, &errs.Error{Kind: errs.KindTooLarge, Code: "payload_too_large",
+					Message: "the import is larger than the limit of 10 MiB"}
+			}
 			return nil, errs.Invalid("", "malformed_csv", "%s", err.Error())
 		}
 		in := actors.AccountInput{Name: get(rec, "name"), Domain: get(rec, "domain"), Industry: get(rec, "industry"),

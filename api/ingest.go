@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -21,8 +22,19 @@ import (
 // path or as a bearer token; a key with a secret also needs X-Api-Secret or
 // a signature over the raw body, verified before the body is parsed.
 
-// webhookOne serves POST /api/signal-staging/webhook/:a.
-func (s *Server) webhookOne(c *gin.Context) { s.ingestSingle(c, "", c.Param("a")) }
+// webhookOne serves POST /api/signal-staging/webhook/:a: {apiKey}, or
+// "batch" with the key as a bearer token.
+func (s *Server) webhookOne(c *gin.Context) {
+	if c.Param("a") == "batch" {
+		s.ingestBatch(c, "")
+		return
+	}
+	s.ingestSingle(c, "", c.Param("a"))
+}
+
+// webhookBearer serves POST /api/signal-staging/webhook with the key as a
+// bearer token.
+func (s *Server) webhookBearer(c *gin.Context) { s.ingestSingle(c, "", "") }
 
 // webhookTwo serves POST /api/signal-staging/webhook/:a/:b, which is either
 // {apiKey}/batch or {source}/{apiKey}: the router cannot tell them apart,
@@ -168,18 +180,18 @@ func (s *Server) ingestBatch(c *gin.Context, pathKey string) {
 		fail(c, err)
 		return
 	}
-	items, err := signal.SplitBatch(body)
+	b, err := signal.ParseBatch(body)
 	if err != nil {
 		fail(c, err)
 		return
 	}
 	c.Set(ctxOrg, id.OrgID)
-	raws := make([][]byte, len(items))
-	for i, it := range items {
+	raws := make([][]byte, len(b.Items))
+	for i, it := range b.Items {
 		raws[i] = it
 	}
 	res, err := s.client.Ingest().Accept(c.Request.Context(), actors.AcceptOptions{Org: id.OrgID, KeyID: id.KeyID,
-		ForcedSource: src, IdempotencyKey: c.GetHeader("Idempotency-Key"), ReceivedAt: s.now()}, raws)
+		ForcedSource: src, IdempotencyKey: c.GetHeader("Idempotency-Key"), ReceivedAt: s.now(), SentAt: b.SentAt}, raws)
 	if err != nil {
 		fail(c, err)
 		return
@@ -226,13 +238,13 @@ type bulkError struct {
 // errors by line.
 func (s *Server) bulk(c *gin.Context) {
 	start := time.Now()
+	if sig := c.GetHeader("X-TrailSpark-Signature"); sig != "" {
+		fail(c, errs.Invalid("X-TrailSpark-Signature", "not_supported", "bulk imports are authenticated with X-Api-Secret, not a body signature"))
+		return
+	}
 	id, err := s.ingestAuth(c, c.Param("apiKey"), nil)
 	if err != nil {
 		fail(c, err)
-		return
-	}
-	if sig := c.GetHeader("X-TrailSpark-Signature"); sig != "" {
-		fail(c, errs.Invalid("X-TrailSpark-Signature", "not_supported", "bulk imports are authenticated with X-Api-Secret, not a body signature"))
 		return
 	}
 	c.Set(ctxOrg, id.OrgID)
@@ -286,7 +298,8 @@ func (s *Server) bulk(c *gin.Context) {
 			}
 			continue // after an unrecoverable error the reader reports io.EOF
 		}
-		chunk = append(chunk, item)
+		// The reader reuses its line buffer: keep a copy.
+		chunk = append(chunk, bytes.Clone(item))
 		lines = append(lines, line)
 		if len(chunk) == bulkChunk {
 			if err := flush(); err != nil {

@@ -84,9 +84,14 @@ func New(client *actors.Client, opts Options) *Server {
 	// Ingestion sets its own limits (32 KB a signal, 500 KB a batch, a
 	// streamed bulk import); everything else gets the management limit.
 	ing := r.Group("/api")
+	ing.POST("/signal-staging/webhook", s.webhookBearer)
 	ing.POST("/signal-staging/webhook/:a", s.webhookOne)
 	ing.POST("/signal-staging/webhook/:a/:b", s.webhookTwo)
+	ing.POST("/signal-staging/bulk", s.bulk)
 	ing.POST("/signal-staging/bulk/:apiKey", s.bulk)
+
+	// Imports may be larger than other management requests.
+	r.POST("/api/v1/orgs/:org/accounts/import", bodyLimit(10<<20), s.authenticate(), s.importAccounts)
 
 	v1 := r.Group("/api/v1", bodyLimit(opts.MaxBodyBytes))
 	v1.POST("/auth/register", s.register)
@@ -136,7 +141,6 @@ func New(client *actors.Client, opts Options) *Server {
 	authed.GET("/orgs/:org/leads/:id", s.getLead)
 	authed.GET("/orgs/:org/accounts", s.listAccounts)
 	authed.POST("/orgs/:org/accounts", s.createAccount)
-	authed.POST("/orgs/:org/accounts/import", s.importAccounts)
 	authed.GET("/orgs/:org/accounts/:id", s.getAccount)
 
 	s.engine = r

@@ -43,16 +43,19 @@ func newBenchIngestCmd() *cobra.Command {
 	return cmd
 }
 
-// payload makes a ~300-byte Segment-like track signal.
-func payload(i, leads int) map[string]any {
+// runID makes message ids unique across bench runs (dedup would otherwise
+// turn a second run into duplicates).
+var runID = time.Now().UnixNano()
+
+// appendPayload appends a ~300-byte Segment-like track signal. It is built
+// with Appendf rather than json.Marshal so the load generator, which shares
+// the machine, spends little CPU.
+func appendPayload(b []byte, i, leads int) []byte {
 	p := i % leads
-	return map[string]any{
-		"type": "track", "event": "Viewed", "messageId": fmt.Sprintf("bench-%d-%d", time.Now().UnixNano(), i),
-		"email":      fmt.Sprintf("person%d@company%d.com", p, p%(leads/10+1)),
-		"properties": map[string]any{"page_url": "https://acme.example/pricing", "plan": "pro", "seats": 12},
-		"context":    map[string]any{"ip": "203.0.113.7", "userAgent": "Mozilla/5.0 (X11; Linux x86_64)"},
-		"timestamp":  "2026-11-28T10:00:00.000Z",
-	}
+	return fmt.Appendf(b, `{"type":"track","event":"Viewed","messageId":"bench-%d-%d","email":"person%d@company%d.com",`+
+		`"properties":{"page_url":"https://acme.example/pricing","plan":"pro","seats":12},`+
+		`"context":{"ip":"203.0.113.7","userAgent":"Mozilla/5.0 (X11; Linux x86_64)"},"timestamp":"2026-11-28T10:00:00.000Z"}`,
+		runID, i, p, p%(leads/10+1))
 }
 
 type loadResult struct {
@@ -127,20 +130,20 @@ func drive(url string, conc int, dur time.Duration, perReq int, rate float64, ge
 
 func batchGen(batch, leads int) func(int) []byte {
 	return func(i int) []byte {
-		items := make([]any, batch)
-		for j := range items {
-			items[j] = payload(i*batch+j, leads)
+		b := make([]byte, 0, batch*340)
+		b = append(b, '[')
+		for j := 0; j < batch; j++ {
+			if j > 0 {
+				b = append(b, ',')
+			}
+			b = appendPayload(b, i*batch+j, leads)
 		}
-		b, _ := json.Marshal(items)
-		return b
+		return append(b, ']')
 	}
 }
 
 func singleGen(leads int) func(int) []byte {
-	return func(i int) []byte {
-		b, _ := json.Marshal(payload(i, leads))
-		return b
-	}
+	return func(i int) []byte { return appendPayload(make([]byte, 0, 340), 1_000_000_000+i, leads) }
 }
 
 // baseline serves a bare Gin handler that splits a JSON array and appends

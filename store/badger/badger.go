@@ -356,6 +356,8 @@ func (s *Store) Close() error {
 	if s.gcDone != nil {
 		<-s.gcDone
 	}
+	// Do synchronises with SignalLog(): a log created before Close is seen.
+	s.logOnce.Do(func() {})
 	if s.sigLog != nil {
 		s.sigLog.release()
 	}
