@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strconv"
 	"time"
 
 	"github.com/trailspark/trailspark/engine/identity"
@@ -49,11 +50,35 @@ type processor struct {
 	rulesVer uint64
 	ruleSet  *mapping.RuleSet
 	attempts map[uint64]int // failing signal → attempts so far
+
+	// Caches. An identifier, once linked to a lead, stays linked (only an
+	// admin merge moves it, and merges will invalidate), so positive
+	// lookups are cached; absence is never cached (another partition may
+	// link it). Leads are cached with their version: a stale one fails its
+	// compare-and-set and is reloaded. Domains are cached briefly: an
+	// account created through the API is seen within domainTTL.
+	idCache     *lru[string, string]
+	leadCache   *lru[string, cachedLead]
+	domainCache *lru[string, cachedDomain]
 }
+
+type cachedLead struct {
+	lead []byte // JSON, so applying changes never mutates the cached copy
+	ver  store.Version
+}
+
+type cachedDomain struct {
+	accounts []string
+	at       time.Time
+}
+
+const domainTTL = 5 * time.Second
 
 func newProcessor(env *Env, log store.SignalLog, org string, p int, rules rulesSource) *processor {
 	return &processor{env: env, log: log, org: org, partition: p, rules: rules,
-		free: identity.DefaultFreeMail(), guards: identity.DefaultGuards(), attempts: map[uint64]int{}}
+		free: identity.DefaultFreeMail(), guards: identity.DefaultGuards(), attempts: map[uint64]int{},
+		idCache: newLRU[string, string](50000), leadCache: newLRU[string, cachedLead](1000),
+		domainCache: newLRU[string, cachedDomain](5000)}
 }
 
 // batchSize bounds one processing round.
@@ -104,6 +129,7 @@ func (p *processor) step(ctx context.Context) (int, bool, error) {
 	if err := p.log.Commit(ctx, p.org, p.partition, next, statuses); err != nil {
 		return 0, false, err
 	}
+	b.afterCommit(ctx)
 	more := len(entries) == batchSize && stepErr == nil
 	return len(entries), more, stepErr
 }
@@ -140,6 +166,12 @@ type batch struct {
 	order    []string
 	links    map[string]string // identity index key → lead id (written before leads)
 	replayed []store.SignalStatus
+	coldDone []coldTaken // cold entries to delete once the batch is committed
+}
+
+type coldTaken struct {
+	key string
+	ids []uint64
 }
 
 func newBatch(p *processor) *batch {
@@ -160,11 +192,23 @@ func (b *batch) lookup(ctx context.Context, id identity.Identifier) (string, err
 	if lead, ok := b.links[k]; ok {
 		return lead, nil
 	}
-	return env.lookupIdentity(ctx, b.p.org, string(id.Kind), id.Value)
+	if lead, ok := b.p.idCache.get(k); ok {
+		return lead, nil
+	}
+	lead, err := env.lookupIdentity(ctx, b.p.org, string(id.Kind), id.Value)
+	if err == nil && lead != "" {
+		b.p.idCache.put(k, lead)
+	}
+	return lead, err
 }
 
-// process handles one log entry and returns its status.
+// process handles one log entry and returns its status. replay is set for
+// cold-stored signals replayed after an identify.
 func (b *batch) process(ctx context.Context, e store.LogEntry) (store.SignalStatus, error) {
+	return b.processEntry(ctx, e, false)
+}
+
+func (b *batch) processEntry(ctx context.Context, e store.LogEntry, replay bool) (store.SignalStatus, error) {
 	var s storedSignal
 	if err := json.Unmarshal(e.Data, &s); err != nil {
 		return store.SignalStatus{ID: e.ID, Status: StatusPermanentlyFailed, Error: "undecodable log entry: " + err.Error()}, nil
@@ -247,9 +291,20 @@ func (b *batch) process(ctx context.Context, e store.LogEntry) (store.SignalStat
 		}
 	}
 	conflicts := res.Conflict
+	part := strconv.Itoa(e.Partition)
 	b.change(leadID, func(l *Lead) {
-		if l.hasSignal(e.ID) {
-			return // a replay after a crash: applied already
+		// Applied already (a replay after a crash)?
+		if replay {
+			if l.hasSignal(e.ID) {
+				return
+			}
+		} else if e.ID <= l.AppliedUpTo[part] {
+			return
+		} else {
+			if l.AppliedUpTo == nil {
+				l.AppliedUpTo = map[string]uint64{}
+			}
+			l.AppliedUpTo[part] = e.ID
 		}
 		if l.CreatedAt.IsZero() {
 			l.CreatedAt = now
@@ -305,20 +360,25 @@ func (b *batch) process(ctx context.Context, e store.LogEntry) (store.SignalStat
 	}
 	// An anonymous id newly linked to this lead: replay what it left in
 	// cold storage, now that it has an owner.
+	// The cold entries are deleted only after the batch commits, so a
+	// crash mid-replay replays again (applying is idempotent per signal).
 	for _, anon := range newAnon {
-		cold, err := b.p.log.TakeCold(ctx, b.p.org, anonColdKey(anon))
+		cold, err := b.p.log.ReadCold(ctx, b.p.org, anonColdKey(anon))
 		if err != nil {
 			return store.SignalStatus{}, err
 		}
+		var ids []uint64
 		for _, ce := range cold {
-			rst, err := b.process(ctx, ce)
+			rst, err := b.processEntry(ctx, ce, true)
 			if err != nil {
-				// Put it back so nothing is lost; the retry replays it.
-				_ = b.p.log.PutCold(ctx, b.p.org, anonColdKey(anon), ce, b.p.env.coldRetention())
 				return store.SignalStatus{}, err
 			}
 			rst.ProcessedAt = now
 			b.replayed = append(b.replayed, rst)
+			ids = append(ids, ce.ID)
+		}
+		if len(ids) > 0 {
+			b.coldDone = append(b.coldDone, coldTaken{key: anonColdKey(anon), ids: ids})
 		}
 	}
 	return st, nil
@@ -394,13 +454,21 @@ func (b *batch) matchAccount(ctx context.Context, s *storedSignal, leadID string
 		return nil, nil
 	}
 	if domain != "" && !b.p.free.IsFree(domain) {
-		prefix := keyDomainPrefix(org, domain)
-		err := env.Store.Scan(ctx, prefix, nil, func(it store.Item) error {
-			c.ByDomain = append(c.ByDomain, string(it.Key[len(prefix):]))
-			return nil
-		})
-		if err != nil {
-			return nil, err
+		now := b.p.env.now()
+		if cd, ok := b.p.domainCache.get(domain); ok && now.Sub(cd.at) < domainTTL {
+			c.ByDomain = cd.accounts
+		} else {
+			prefix := keyDomainPrefix(org, domain)
+			err := env.Store.Scan(ctx, prefix, nil, func(it store.Item) error {
+				c.ByDomain = append(c.ByDomain, string(it.Key[len(prefix):]))
+				return nil
+			})
+			if err != nil {
+				return nil, err
+			}
+			if len(c.ByDomain) > 0 { // absence is not cached: an inferred account may be created next
+				b.p.domainCache.put(domain, cachedDomain{accounts: c.ByDomain, at: now})
+			}
 		}
 	}
 	m := identity.MatchAccount(org, s.Email, c, b.p.free)
@@ -430,50 +498,75 @@ func (e *Env) ensureInferredAccount(ctx context.Context, org, id, domain string)
 	return e.putIndex(ctx, keyDomain(org, domain, id), "")
 }
 
-// flush writes the batch: identity links first (hints a reader verifies),
-// then each lead with compare-and-set, re-applying on conflict.
+// flush writes the batch in one atomic store write: identity links
+// (hints a reader verifies) and every touched lead at the version it was
+// read at. When another partition wrote one of those leads meanwhile, the
+// whole flush reloads and re-applies its changes.
 func (b *batch) flush(ctx context.Context) error {
 	env := b.p.env
-	for k, lead := range b.links {
-		if err := env.putIndex(ctx, []byte(k), lead); err != nil {
-			return err
-		}
-	}
-	for _, id := range b.order {
-		if err := b.flushLead(ctx, id); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func (b *batch) flushLead(ctx context.Context, id string) error {
-	env := b.p.env
 	for attempt := 0; attempt < 8; attempt++ {
-		l, ver, err := env.loadLead(ctx, b.p.org, id)
-		if err != nil {
-			return err
+		writes := make([]store.Write, 0, len(b.links)+len(b.order))
+		for k, lead := range b.links {
+			writes = append(writes, store.Write{Key: []byte(k), Value: []byte(lead), Expected: store.AnyVersion})
 		}
-		if l == nil {
-			l = &Lead{ID: id, Identifiers: []LeadIdentifier{}, CountsByType: map[string]int{}}
+		leadBufs := make([][]byte, len(b.order))
+		for i, id := range b.order {
+			l, ver, err := b.loadLead(ctx, id, attempt > 0)
+			if err != nil {
+				return err
+			}
+			if l == nil {
+				l = &Lead{ID: id, Identifiers: []LeadIdentifier{}, CountsByType: map[string]int{}}
+			}
+			for _, c := range b.changes[id] {
+				c(l)
+			}
+			buf, err := json.Marshal(l)
+			if err != nil {
+				return err
+			}
+			leadBufs[i] = buf
+			writes = append(writes, store.Write{Key: keyLead(b.p.org, id), Value: buf, Expected: ver})
 		}
-		for _, c := range b.changes[id] {
-			c(l)
-		}
-		buf, err := json.Marshal(l)
-		if err != nil {
-			return err
-		}
-		if _, err := env.Store.Save(ctx, keyLead(b.p.org, id), buf, ver); err == nil {
+		vers, err := env.Store.SaveBatch(ctx, writes)
+		if err == nil {
+			off := len(writes) - len(b.order)
+			for i, id := range b.order {
+				b.p.leadCache.put(id, cachedLead{lead: leadBufs[i], ver: vers[off+i]})
+			}
 			return nil
-		} else if !errors.Is(err, store.ErrConflict) {
+		}
+		for _, id := range b.order {
+			b.p.leadCache.del(id)
+		}
+		if !errors.Is(err, store.ErrConflict) {
 			return err
 		}
 	}
-	return fmt.Errorf("lead %s: too many concurrent writers", id)
+	return fmt.Errorf("leads of this batch: too many concurrent writers")
 }
 
-var _ = time.Second
+// loadLead reads a lead from the cache or the store.
+func (b *batch) loadLead(ctx context.Context, id string, fresh bool) (*Lead, store.Version, error) {
+	if !fresh {
+		if c, ok := b.p.leadCache.get(id); ok {
+			var l Lead
+			if err := json.Unmarshal(c.lead, &l); err == nil {
+				return &l, c.ver, nil
+			}
+		}
+	}
+	return b.p.env.loadLead(ctx, b.p.org, id)
+}
+
+// afterCommit removes cold entries whose replay is now committed.
+func (b *batch) afterCommit(ctx context.Context) {
+	for _, c := range b.coldDone {
+		if err := b.p.log.DeleteCold(ctx, b.p.org, c.key, c.ids); err != nil {
+			b.p.env.Log.Warn("deleting replayed cold signals; they will replay again harmlessly", "org", b.p.org, "error", err)
+		}
+	}
+}
 
 // Cold-storage keys: "a:" + anonymous id, or a key for signals with no
 // identifier at all that no anonymous id can produce.

@@ -76,12 +76,18 @@ type Lead struct {
 	LastSeenAt   time.Time       `json:"last_seen_at"`
 	Timeline     []TimelineEntry `json:"timeline"`
 	Conflicts    []string        `json:"conflicts,omitempty"`
-	CreatedAt    time.Time       `json:"created_at"`
-	UpdatedAt    time.Time       `json:"updated_at"`
+	// AppliedUpTo is, per partition, the last signal id applied: signals
+	// of a partition are processed in id order, so a replay after a crash
+	// skips what it already applied, however many signals that was.
+	AppliedUpTo map[string]uint64 `json:"applied_up_to,omitempty"`
+	CreatedAt   time.Time         `json:"created_at"`
+	UpdatedAt   time.Time         `json:"updated_at"`
 }
 
-// maxTimeline bounds a lead record; older entries stay in the signal log.
-const maxTimeline = 200
+// maxTimeline bounds a lead record (it is rewritten on every batch that
+// touches the lead); the full history is in the signal log
+// (GET /signals?lead_id=).
+const maxTimeline = 50
 
 func (l *Lead) hasSignal(id uint64) bool {
 	for i := len(l.Timeline) - 1; i >= 0; i-- {

@@ -71,6 +71,11 @@ type SignalLog interface {
 	PutCold(ctx context.Context, org, anonKey string, e LogEntry, retention time.Duration) error
 	// TakeCold returns and removes the cold entries of an anonymous key.
 	TakeCold(ctx context.Context, org, anonKey string) ([]LogEntry, error)
+	// ReadCold returns the cold entries of an anonymous key, leaving them;
+	// DeleteCold removes the given ones once their replay is committed, so
+	// a crash during a replay loses nothing.
+	ReadCold(ctx context.Context, org, anonKey string) ([]LogEntry, error)
+	DeleteCold(ctx context.Context, org, anonKey string, ids []uint64) error
 	// Backlog counts entries not yet processed (after each partition's cursor).
 	Backlog(ctx context.Context, org string) (int, error)
 }

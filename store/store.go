@@ -25,6 +25,17 @@ var (
 // Version is a key's write counter: 0 means "absent", the first Save makes 1.
 type Version uint64
 
+// AnyVersion as a Write's Expected skips the version check (last writer
+// wins), for index entries that readers verify anyway.
+const AnyVersion Version = ^Version(0)
+
+// Write is one write of a SaveBatch.
+type Write struct {
+	Key      []byte
+	Value    []byte
+	Expected Version
+}
+
 // Item is one key with its value and version, as returned by Scan.
 type Item struct {
 	Key     []byte
@@ -48,6 +59,10 @@ type StateStore interface {
 	// error from fn stops the scan and returns that error. Values passed to fn
 	// are copies the callee may keep.
 	Scan(ctx context.Context, prefix, after []byte, fn func(Item) error) error
+	// SaveBatch applies writes atomically: every key must be at its
+	// Expected version (AnyVersion skips the check), else ErrConflict and
+	// nothing is written. It returns the new versions in order.
+	SaveBatch(ctx context.Context, writes []Write) ([]Version, error)
 	// DropTenant removes every key under "o/{org}/".
 	DropTenant(ctx context.Context, org string) error
 	// Close releases resources; further calls return ErrClosed.

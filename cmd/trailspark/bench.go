@@ -62,12 +62,15 @@ func startBenchNode() (*benchNode, time.Duration, error) {
 	cmd := exec.Command(exe, "serve", "--data-dir", dir, "--listen", "127.0.0.1:0", "--log-level", "warn")
 	// Passwords keep the production KDF: login latency is part of the story,
 	// but it is measured separately from the other management calls.
-	cmd.Env = append(os.Environ(), "TRAILSPARK_ADMIN_TOKEN=bench-operator-token-0123456789")
+	cmd.Env = append(os.Environ(), "TRAILSPARK_ADMIN_TOKEN=bench-operator-token-0123456789", "TRAILSPARK_DEBUG_PPROF=true")
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		return nil, 0, err
 	}
 	cmd.Stderr = io.Discard
+	if os.Getenv("TRAILSPARK_BENCH_STDERR") != "" {
+		cmd.Stderr = os.Stderr
+	}
 	if err := cmd.Start(); err != nil {
 		return nil, 0, err
 	}

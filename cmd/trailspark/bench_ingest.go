@@ -226,7 +226,20 @@ func runBenchIngest(w io.Writer, dur time.Duration, conc, batch, leads int) erro
 	}
 	key := k["key"].(string)
 
+	profDir := os.Getenv("TRAILSPARK_BENCH_PROFILE") // save CPU/heap profiles of the node here
+	var profWG sync.WaitGroup
+	if profDir != "" {
+		profWG.Add(1)
+		go func() {
+			defer profWG.Done()
+			saveProfile(n, op, fmt.Sprintf("/debug/pprof/profile?seconds=%d", int(dur.Seconds())-1), profDir+"/cpu-batch.prof")
+		}()
+	}
 	b := drive(n.url+"/api/signal-staging/webhook/"+key+"/batch", conc, dur, batch, 0, batchGen(batch, leads))
+	profWG.Wait()
+	if profDir != "" {
+		go saveProfile(n, op, "/debug/pprof/profile?seconds=5", profDir+"/cpu-processing.prof")
+	}
 	fmt.Fprintf(w, "batch ingest to durable 202, batches of %d: %.0f signals/s (%.2f of baseline), p50 %v p99 %v per request, %d errors\n",
 		batch, b.rate(), b.rate()/base.rate(), b.pct(0.5).Round(time.Millisecond), b.pct(0.99).Round(time.Millisecond), b.errors)
 	lag := waitProcessed(n, op, orgID, b.signals)
@@ -239,6 +252,9 @@ func runBenchIngest(w io.Writer, dur time.Duration, conc, batch, leads int) erro
 	fmt.Fprintf(w, "single-signal webhook at 5,000 requests/s offered: %.0f achieved, p50 %v p99 %v\n",
 		s2.rate(), s2.pct(0.5).Round(100*time.Microsecond), s2.pct(0.99).Round(100*time.Microsecond))
 	time.Sleep(3 * time.Second)
+	if profDir != "" {
+		saveProfile(n, op, "/debug/pprof/heap", profDir+"/heap.prof")
+	}
 	if m, err := memStatus(n.cmd.Process.Pid); err == nil {
 		fmt.Fprintf(w, "RSS after the run: %s\n", m)
 	}
@@ -254,13 +270,13 @@ func waitProcessed(n *benchNode, op, org string, _ int64) time.Duration {
 		if err == nil && done {
 			return time.Since(start)
 		}
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(time.Second) // polling is not free: keep it rare
 	}
 	return time.Since(start)
 }
 
 func allProcessed(n *benchNode, op, org string) (bool, error) {
-	res, err := n.call("GET", "/api/v1/orgs/"+org+"/signals/stats", op, nil)
+	res, err := n.call("GET", "/api/v1/orgs/"+org+"/signals/stats?status_counts=false", op, nil)
 	if err != nil {
 		return false, err
 	}
@@ -268,3 +284,15 @@ func allProcessed(n *benchNode, op, org string) (bool, error) {
 }
 
 func numCPU() int { return runtime.NumCPU() }
+
+func saveProfile(n *benchNode, op, path, file string) {
+	req, _ := http.NewRequest("GET", n.url+path, nil)
+	req.Header.Set("Authorization", "Bearer "+op)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	_ = os.WriteFile(file, b, 0o644)
+}

@@ -460,3 +460,40 @@ func mapErr(err error) error {
 	}
 	return err
 }
+
+// SaveBatch implements store.StateStore: one transaction, so all writes
+// commit together or not at all.
+func (s *Store) SaveBatch(ctx context.Context, writes []store.Write) ([]store.Version, error) {
+	if err := s.enter(ctx); err != nil {
+		return nil, err
+	}
+	defer s.leave()
+	if len(writes) == 0 {
+		return nil, nil
+	}
+	s.dropMu.RLock()
+	defer s.dropMu.RUnlock()
+	txn := s.db.NewTransaction(true)
+	defer txn.Discard()
+	out := make([]store.Version, len(writes))
+	for i, w := range writes {
+		if s.maxValue > 0 && len(w.Value) > s.maxValue {
+			return nil, fmt.Errorf("badgerstore: save batch: %d-byte value, limit %d: %w", len(w.Value), s.maxValue, ErrValueTooLarge)
+		}
+		cur, err := currentVersion(txn, w.Key)
+		if err != nil {
+			return nil, fmt.Errorf("badgerstore: save batch: %w", mapErr(err))
+		}
+		if w.Expected != store.AnyVersion && cur != w.Expected {
+			return nil, store.ErrConflict
+		}
+		if err := txn.Set(w.Key, encode(cur+1, w.Value)); err != nil {
+			return nil, fmt.Errorf("badgerstore: save batch: %w", mapErr(err))
+		}
+		out[i] = cur + 1
+	}
+	if err := txn.Commit(); err != nil {
+		return nil, commitErr("save batch", err)
+	}
+	return out, nil
+}

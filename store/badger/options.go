@@ -113,13 +113,14 @@ func (o Options) badgerOptions() badger.Options {
 		// Fewer memtables than the default, so fewer L0 tables before
 		// compaction too, as Badger's docs advise.
 		bo = bo.
-			WithMemTableSize(64 << 20).
+			WithMemTableSize(32 << 20).
 			WithNumMemtables(3).
 			WithNumLevelZeroTables(3).
 			WithNumLevelZeroTablesStall(10).
-			WithBlockCacheSize(256 << 20).
-			WithIndexCacheSize(128 << 20).
-			WithValueLogFileSize(256 << 20)
+			WithBlockCacheSize(128 << 20).
+			WithIndexCacheSize(64 << 20).
+			WithValueLogFileSize(256 << 20).
+			WithNumCompactors(2)
 	}
 	return bo
 }

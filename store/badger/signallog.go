@@ -545,3 +545,60 @@ func (l *signalLog) Backlog(ctx context.Context, org string) (int, error) {
 	}
 	return total, nil
 }
+
+// ReadCold implements store.SignalLog.
+func (l *signalLog) ReadCold(ctx context.Context, org, anonKey string) ([]store.LogEntry, error) {
+	if err := l.s.enter(ctx); err != nil {
+		return nil, err
+	}
+	defer l.s.leave()
+	prefix := append(store.TenantKey(org, "cold", hashKey(anonKey)), '/')
+	var out []store.LogEntry
+	err := l.s.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
+		defer it.Close()
+		for it.Rewind(); it.ValidForPrefix(prefix); it.Next() {
+			item := it.Item()
+			id, err := strconv.ParseUint(string(item.Key()[len(prefix):]), 16, 64)
+			if err != nil {
+				return errCorrupt
+			}
+			var val []byte
+			if err := item.Value(func(v []byte) error { _, val, err = decode(v); return err }); err != nil {
+				return err
+			}
+			if len(val) < 1 {
+				return errCorrupt
+			}
+			out = append(out, store.LogEntry{ID: id, Partition: int(val[0]), Data: val[1:]})
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("badgerstore: read cold: %w", mapErr(err))
+	}
+	return out, nil
+}
+
+// DeleteCold implements store.SignalLog.
+func (l *signalLog) DeleteCold(ctx context.Context, org, anonKey string, ids []uint64) error {
+	if err := l.s.enter(ctx); err != nil {
+		return err
+	}
+	defer l.s.leave()
+	l.s.dropMu.RLock()
+	defer l.s.dropMu.RUnlock()
+	h := hashKey(anonKey)
+	err := l.s.db.Update(func(txn *badger.Txn) error {
+		for _, id := range ids {
+			if err := txn.Delete(store.TenantKey(org, "cold", h, idHex(id))); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("badgerstore: delete cold: %w", mapErr(err))
+	}
+	return nil
+}

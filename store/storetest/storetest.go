@@ -72,6 +72,8 @@ func Run(t *testing.T, h Harness) {
 		{"ContextCancelledMidScan", testContextCancelledMidScan},
 		{"Closed", testClosed},
 		{"CloseWhileBusy", testCloseWhileBusy},
+		{"SaveBatch", testSaveBatch},
+		{"SaveBatchConcurrent", testSaveBatchConcurrent},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -83,6 +83,8 @@ type Config struct {
 	PasswordHashing string `yaml:"password_hashing" env:"TRAILSPARK_PASSWORD_HASHING"`
 	// ClusterPort is the node's actor endpoint port on 127.0.0.1 (0 = any).
 	ClusterPort int `yaml:"cluster_port" env:"TRAILSPARK_CLUSTER_PORT"`
+	// DebugPprof serves Go's profiler at /debug/pprof/ to the operator.
+	DebugPprof bool `yaml:"debug_pprof" env:"TRAILSPARK_DEBUG_PPROF"`
 }
 
 // Default returns the single-node defaults.

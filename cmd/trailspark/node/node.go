@@ -137,7 +137,7 @@ func Start(cfg Config, log hclog.Logger) (n *Node, err error) {
 		}
 	}()
 	srv := api.New(client, api.Options{OperatorTokenHash: hasher.Hash(operator),
-		Hasher: hasher, MaxBodyBytes: cfg.MaxBodyBytes, Logger: log})
+		Hasher: hasher, MaxBodyBytes: cfg.MaxBodyBytes, Logger: log, Pprof: cfg.DebugPprof})
 
 	n.ln, err = net.Listen("tcp", cfg.Listen)
 	if err != nil {
