@@ -60,6 +60,7 @@ type processor struct {
 	idCache     *lru[string, string]
 	leadCache   *lru[string, cachedLead]
 	domainCache *lru[string, cachedDomain]
+	salt        string
 }
 
 type cachedLead struct {
@@ -244,7 +245,10 @@ func (b *batch) processEntry(ctx context.Context, e store.LogEntry, replay bool)
 	if lookupErr != nil {
 		return store.SignalStatus{}, lookupErr
 	}
-	res := identity.Resolve(b.p.org, ids, func(id identity.Identifier) string { return known[id.Normalized()] },
+	// Lead ids hash the first identifier (an email, often): derive them
+	// under a keyed salt so an id never lets anyone confirm a guessed
+	// address (emails are only ever stored behind keyed hashes).
+	res := identity.Resolve(b.p.leadSalt(), ids, func(id identity.Identifier) string { return known[id.Normalized()] },
 		func(string) int { return 0 }, b.p.guards)
 	if res.Anonymous || res.LeadID == "" {
 		// Signals with no identifier at all are kept (for the retention)
@@ -544,6 +548,14 @@ func (b *batch) flush(ctx context.Context) error {
 		}
 	}
 	return fmt.Errorf("leads of this batch: too many concurrent writers")
+}
+
+// leadSalt is the organization's keyed salt for deterministic lead ids.
+func (p *processor) leadSalt() string {
+	if p.salt == "" {
+		p.salt = p.env.Sealer.Index("lead-id", p.org)
+	}
+	return p.salt
 }
 
 // loadLead reads a lead from the cache or the store.
