@@ -63,8 +63,11 @@ type processor struct {
 	salt        string
 }
 
+// cachedLead is a decoded lead at a version. The flush applies changes to
+// it in place; a failed write drops it from the cache, so a cached lead
+// is always one that was stored.
 type cachedLead struct {
-	lead []byte // JSON, so applying changes never mutates the cached copy
+	lead *Lead
 	ver  store.Version
 }
 
@@ -78,7 +81,7 @@ const domainTTL = 5 * time.Second
 func newProcessor(env *Env, log store.SignalLog, org string, p int, rules rulesSource) *processor {
 	return &processor{env: env, log: log, org: org, partition: p, rules: rules,
 		free: identity.DefaultFreeMail(), guards: identity.DefaultGuards(), attempts: map[uint64]int{},
-		idCache: newLRU[string, string](50000), leadCache: newLRU[string, cachedLead](1000),
+		idCache: newLRU[string, string](50000), leadCache: newLRU[string, cachedLead](2000),
 		domainCache: newLRU[string, cachedDomain](5000)}
 }
 
@@ -513,7 +516,7 @@ func (b *batch) flush(ctx context.Context) error {
 		for k, lead := range b.links {
 			writes = append(writes, store.Write{Key: []byte(k), Value: []byte(lead), Expected: store.AnyVersion})
 		}
-		leadBufs := make([][]byte, len(b.order))
+		leads := make([]*Lead, len(b.order))
 		for i, id := range b.order {
 			l, ver, err := b.loadLead(ctx, id, attempt > 0)
 			if err != nil {
@@ -529,14 +532,14 @@ func (b *batch) flush(ctx context.Context) error {
 			if err != nil {
 				return err
 			}
-			leadBufs[i] = buf
+			leads[i] = l
 			writes = append(writes, store.Write{Key: keyLead(b.p.org, id), Value: buf, Expected: ver})
 		}
 		vers, err := env.Store.SaveBatch(ctx, writes)
 		if err == nil {
 			off := len(writes) - len(b.order)
 			for i, id := range b.order {
-				b.p.leadCache.put(id, cachedLead{lead: leadBufs[i], ver: vers[off+i]})
+				b.p.leadCache.put(id, cachedLead{lead: leads[i], ver: vers[off+i]})
 			}
 			return nil
 		}
@@ -562,10 +565,7 @@ func (p *processor) leadSalt() string {
 func (b *batch) loadLead(ctx context.Context, id string, fresh bool) (*Lead, store.Version, error) {
 	if !fresh {
 		if c, ok := b.p.leadCache.get(id); ok {
-			var l Lead
-			if err := json.Unmarshal(c.lead, &l); err == nil {
-				return &l, c.ver, nil
-			}
+			return c.lead, c.ver, nil
 		}
 	}
 	return b.p.env.loadLead(ctx, b.p.org, id)

@@ -87,7 +87,7 @@ type Lead struct {
 // maxTimeline bounds a lead record (it is rewritten on every batch that
 // touches the lead); the full history is in the signal log
 // (GET /signals?lead_id=).
-const maxTimeline = 50
+const maxTimeline = 20
 
 func (l *Lead) hasSignal(id uint64) bool {
 	for i := len(l.Timeline) - 1; i >= 0; i-- {
