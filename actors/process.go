@@ -252,7 +252,7 @@ func (b *batch) processEntry(ctx context.Context, e store.LogEntry, replay bool)
 	// under a keyed salt so an id never lets anyone confirm a guessed
 	// address (emails are only ever stored behind keyed hashes).
 	res := identity.Resolve(b.p.leadSalt(), ids, func(id identity.Identifier) string { return known[id.Normalized()] },
-		func(string) int { return 0 }, b.p.guards)
+		func(lead string) int { return b.identityCount(ctx, lead) }, b.p.guards)
 	if res.Anonymous || res.LeadID == "" {
 		// Signals with no identifier at all are kept (for the retention)
 		// under a key no anonymous id can produce, so an identify can never
@@ -298,6 +298,7 @@ func (b *batch) processEntry(ctx context.Context, e store.LogEntry, replay bool)
 		}
 	}
 	conflicts := res.Conflict
+	newAnonLinks := append([]string(nil), newAnon...)
 	part := strconv.Itoa(e.Partition)
 	b.change(leadID, func(l *Lead) {
 		// Applied already (a replay after a crash)?
@@ -316,6 +317,7 @@ func (b *batch) processEntry(ctx context.Context, e store.LogEntry, replay bool)
 		if l.CreatedAt.IsZero() {
 			l.CreatedAt = now
 		}
+		l.AnonymousLinks += len(newAnonLinks)
 		for _, id := range linked {
 			if id.Kind == identity.KindAnonymousID {
 				continue
@@ -551,6 +553,21 @@ func (b *batch) flush(ctx context.Context) error {
 		}
 	}
 	return fmt.Errorf("leads of this batch: too many concurrent writers")
+}
+
+// identityCount is how many identifiers a lead holds (for the cap of SPEC
+// §2.4), including anonymous ids and links made earlier in this batch.
+func (b *batch) identityCount(ctx context.Context, lead string) int {
+	n := 0
+	if l, _, err := b.loadLead(ctx, lead, false); err == nil && l != nil {
+		n = len(l.Identifiers) + l.AnonymousLinks
+	}
+	for _, v := range b.links {
+		if v == lead {
+			n++
+		}
+	}
+	return n
 }
 
 // leadSalt is the organization's keyed salt for deterministic lead ids.

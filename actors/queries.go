@@ -293,6 +293,13 @@ func (c *Client) upsertAccount(ctx context.Context, org string, in AccountInput,
 				return nil, storeErr(err)
 			}
 		}
+		// The external id is what signals carry as groupId: index it so
+		// they link to this account explicitly.
+		if a.ExternalID != "" {
+			if err := env.putIndex(ctx, keyGroup(org, env.Sealer.Index("group", a.ExternalID)), id); err != nil {
+				return nil, storeErr(err)
+			}
+		}
 		if _, err := env.Store.Save(ctx, keyAccount(org, id), b, ver); err == nil {
 			return &a, nil
 		} else if !errors.Is(err, store.ErrConflict) {

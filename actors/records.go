@@ -80,8 +80,11 @@ type Lead struct {
 	// of a partition are processed in id order, so a replay after a crash
 	// skips what it already applied, however many signals that was.
 	AppliedUpTo map[string]uint64 `json:"applied_up_to,omitempty"`
-	CreatedAt   time.Time         `json:"created_at"`
-	UpdatedAt   time.Time         `json:"updated_at"`
+	// AnonymousLinks counts anonymous ids linked to the lead (they are
+	// indexed, not listed), for the identity cap.
+	AnonymousLinks int       `json:"anonymous_links,omitempty"`
+	CreatedAt      time.Time `json:"created_at"`
+	UpdatedAt      time.Time `json:"updated_at"`
 }
 
 // maxTimeline bounds a lead record (it is rewritten on every batch that

@@ -31,7 +31,8 @@ func TestNoSecretsInLogs(t *testing.T) {
 	e.fails(e.self(kc.Key), 401, "secret_required", "")
 	e.fails(e.self(kc.Key, withHeader("X-Api-Secret", kc.Secret+"typo")), 401, "secret_invalid", "")
 	// A key in a path (as ingestion URLs carry it) and in a query.
-	e.fails(e.do("POST", "/api/signal-staging/webhook/"+kc.Key, "", map[string]string{}), 404, "route_not_found", "")
+	e.fails(e.do("POST", "/api/signal-staging/webhook/"+kc.Key, "", map[string]string{}), 401, "secret_required", "")
+	e.fails(e.do("POST", "/api/signal-staging/nope/"+kc.Key, "", map[string]string{}), 404, "route_not_found", "")
 	e.ok(e.do("GET", "/api/v1/orgs/subdomain-check?subdomain=abc&name="+kc.Key, owner.Token, nil), 200, nil)
 	// Tokens used where they do not belong.
 	e.fails(e.do("GET", "/api/v1/me", kc.Key, nil), 401, "invalid_token", "")

@@ -33,6 +33,12 @@ type roleFixture struct {
 	target *user // a viewer whose role the PATCH member row changes
 	inv    invitationCreated
 	key    keyCreated
+	// Data the signal, rule, lead and account rows read.
+	ingest keyCreated // a signal_staging key for seeding signals
+	sig    uint64     // a processed signal
+	lead   string     // its lead
+	rule   string     // a mapping rule
+	acct   string     // an account
 }
 
 // roleUsers are the people of the matrix; they belong to many fixtures.
@@ -126,6 +132,86 @@ func sharedKey(e *tenv, u *roleUsers, f *roleFixture) string {
 		f.key = e.key(f.org.ID, u.owner.Token, nil)
 	}
 	return f.key.APIKey.ID
+}
+
+func sharedIngestKey(e *tenv, u *roleUsers, f *roleFixture) string {
+	if f.ingest.Key == "" {
+		f.ingest = e.key(f.org.ID, u.owner.Token, map[string]any{"name": "matrix ingest"})
+	}
+	return f.ingest.Key
+}
+
+// sharedSignal is a signal of the fixture org, processed into a lead.
+func sharedSignal(e *tenv, u *roleUsers, f *roleFixture) uint64 {
+	if f.sig == 0 {
+		a := e.ingest(sharedIngestKey(e, u, f), map[string]any{"type": "track", "event": "Matrix",
+			"email": fmt.Sprintf("matrix.%d@globex.com", e.next())})
+		f.sig = a.ID
+		f.lead = e.waitSignal(f.org.ID, u.owner.Token, a.ID).LeadID
+		if f.lead == "" {
+			e.t.Fatalf("signal %d made no lead", a.ID)
+		}
+	}
+	return f.sig
+}
+
+func sharedLead(e *tenv, u *roleUsers, f *roleFixture) string {
+	sharedSignal(e, u, f)
+	return f.lead
+}
+
+func matrixRule(name string) map[string]any {
+	return map[string]any{"name": name, "signal_type": "page_view",
+		"conditions": map[string]any{"path": "event", "op": "equals", "value": "Matrix"},
+		"mappings":   []any{map[string]any{"path": "email", "target": "email"}}}
+}
+
+func sharedRule(e *tenv, u *roleUsers, f *roleFixture) string {
+	if f.rule == "" {
+		f.rule = e.createRule(f.org.ID, u.owner.Token, matrixRule("matrix shared")).ID
+	}
+	return f.rule
+}
+
+func sharedAccount(e *tenv, u *roleUsers, f *roleFixture) string {
+	if f.acct == "" {
+		var a accountView
+		e.ok(e.do("POST", "/api/v1/orgs/"+f.org.ID+"/accounts", u.owner.Token, map[string]any{"name": "Matrix Account"}), 201, &a)
+		f.acct = a.ID
+	}
+	return f.acct
+}
+
+// hasAccount reports whether the fixture org has an account named name.
+func hasAccount(e *tenv, f *roleFixture, name string) bool {
+	for _, a := range e.allAccounts(f.org.ID, e.n.OperatorToken) {
+		if a.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// ruleNamed reports whether the fixture org has a rule named name.
+func ruleNamed(e *tenv, f *roleFixture, name string) bool {
+	var l list[ruleView]
+	e.ok(e.do("GET", "/api/v1/orgs/"+f.org.ID+"/signal-rules?limit=200", e.n.OperatorToken, nil), http.StatusOK, &l)
+	for _, r := range l.Items {
+		if r.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// checkCreated fails unless an object named vals["name"] exists exactly
+// when the call was allowed.
+func checkCreated(exists func(e *tenv, f *roleFixture, name string) bool) func(*tenv, *roleUsers, *roleFixture, map[string]string, bool) {
+	return func(e *tenv, _ *roleUsers, f *roleFixture, vals map[string]string, allowed bool) {
+		if got := exists(e, f, vals["name"]); got != allowed {
+			e.t.Errorf("after the call (allowed=%v) %q exists=%v", allowed, vals["name"], got)
+		}
+	}
 }
 
 // orgExists reports whether the operator still sees the organization.
@@ -239,6 +325,82 @@ var matrix = []matrixRow{
 		prep: func(e *tenv, u *roleUsers, f *roleFixture) (map[string]string, any) {
 			return map[string]string{"key": sharedKey(e, u, f)}, nil
 		}},
+
+	// Signals, mapping rules, leads and accounts: reading is Viewer;
+	// rules and accounts are configuration (Editor).
+	{name: "list signals", method: "GET", path: "/orgs/{org}/signals", min: "viewer",
+		want: [nCallers]int{401, 200, 200, 200, 200, 200, 404, 401},
+		prep: func(e *tenv, u *roleUsers, f *roleFixture) (map[string]string, any) {
+			sharedSignal(e, u, f)
+			return nil, nil
+		}},
+	{name: "signal stats", method: "GET", path: "/orgs/{org}/signals/stats", min: "viewer",
+		want: [nCallers]int{401, 200, 200, 200, 200, 200, 404, 401}, prep: noPrep},
+	{name: "get signal", method: "GET", path: "/orgs/{org}/signals/{sig}", min: "viewer",
+		want: [nCallers]int{401, 200, 200, 200, 200, 200, 404, 401},
+		prep: func(e *tenv, u *roleUsers, f *roleFixture) (map[string]string, any) {
+			return map[string]string{"sig": fmt.Sprint(sharedSignal(e, u, f))}, nil
+		}},
+	{name: "list rules", method: "GET", path: "/orgs/{org}/signal-rules", min: "viewer",
+		want: [nCallers]int{401, 200, 200, 200, 200, 200, 404, 401}, prep: noPrep},
+	{name: "create rule", method: "POST", path: "/orgs/{org}/signal-rules", min: "editor",
+		want: [nCallers]int{401, 403, 201, 201, 201, 201, 404, 401},
+		prep: func(e *tenv, u *roleUsers, f *roleFixture) (map[string]string, any) {
+			name := fmt.Sprintf("matrix rule %d", e.next())
+			return map[string]string{"name": name}, matrixRule(name)
+		},
+		after: checkCreated(ruleNamed)},
+	{name: "get rule", method: "GET", path: "/orgs/{org}/signal-rules/{rule}", min: "viewer",
+		want: [nCallers]int{401, 200, 200, 200, 200, 200, 404, 401},
+		prep: func(e *tenv, u *roleUsers, f *roleFixture) (map[string]string, any) {
+			return map[string]string{"rule": sharedRule(e, u, f)}, nil
+		}},
+	{name: "replace rule", method: "PUT", path: "/orgs/{org}/signal-rules/{rule}", min: "editor",
+		want: [nCallers]int{401, 403, 200, 200, 200, 200, 404, 401},
+		prep: func(e *tenv, u *roleUsers, f *roleFixture) (map[string]string, any) {
+			name := fmt.Sprintf("matrix renamed %d", e.next())
+			return map[string]string{"rule": sharedRule(e, u, f), "name": name}, matrixRule(name)
+		},
+		after: checkCreated(ruleNamed)},
+	{name: "delete rule", method: "DELETE", path: "/orgs/{org}/signal-rules/{rule}", min: "editor",
+		want: [nCallers]int{401, 403, 204, 204, 204, 204, 404, 401},
+		prep: func(e *tenv, u *roleUsers, f *roleFixture) (map[string]string, any) {
+			name := fmt.Sprintf("matrix doomed %d", e.next())
+			return map[string]string{"rule": e.createRule(f.org.ID, u.owner.Token, matrixRule(name)).ID, "name": name}, nil
+		},
+		after: func(e *tenv, u *roleUsers, f *roleFixture, vals map[string]string, allowed bool) {
+			if ruleNamed(e, f, vals["name"]) == allowed {
+				e.t.Errorf("after delete (allowed=%v) the rule still exists=%v", allowed, !allowed)
+			}
+		}},
+	{name: "list leads", method: "GET", path: "/orgs/{org}/leads", min: "viewer",
+		want: [nCallers]int{401, 200, 200, 200, 200, 200, 404, 401}, prep: noPrep},
+	{name: "get lead", method: "GET", path: "/orgs/{org}/leads/{lead}", min: "viewer",
+		want: [nCallers]int{401, 200, 200, 200, 200, 200, 404, 401},
+		prep: func(e *tenv, u *roleUsers, f *roleFixture) (map[string]string, any) {
+			return map[string]string{"lead": sharedLead(e, u, f)}, nil
+		}},
+	{name: "list accounts", method: "GET", path: "/orgs/{org}/accounts", min: "viewer",
+		want: [nCallers]int{401, 200, 200, 200, 200, 200, 404, 401}, prep: noPrep},
+	{name: "create account", method: "POST", path: "/orgs/{org}/accounts", min: "editor",
+		want: [nCallers]int{401, 403, 201, 201, 201, 201, 404, 401},
+		prep: func(e *tenv, u *roleUsers, f *roleFixture) (map[string]string, any) {
+			name := fmt.Sprintf("Matrix Co %d", e.next())
+			return map[string]string{"name": name}, map[string]any{"name": name}
+		},
+		after: checkCreated(hasAccount)},
+	{name: "import accounts", method: "POST", path: "/orgs/{org}/accounts/import", min: "editor",
+		want: [nCallers]int{401, 403, 200, 200, 200, 200, 404, 401},
+		prep: func(e *tenv, u *roleUsers, f *roleFixture) (map[string]string, any) {
+			name := fmt.Sprintf("Imported Co %d", e.next())
+			return map[string]string{"name": name}, []any{map[string]any{"name": name}}
+		},
+		after: checkCreated(hasAccount)},
+	{name: "get account", method: "GET", path: "/orgs/{org}/accounts/{acct}", min: "viewer",
+		want: [nCallers]int{401, 200, 200, 200, 200, 200, 404, 401},
+		prep: func(e *tenv, u *roleUsers, f *roleFixture) (map[string]string, any) {
+			return map[string]string{"acct": sharedAccount(e, u, f)}, nil
+		}},
 }
 
 // TestMatrixMatchesRoleTable checks the literal matrix against the
@@ -269,7 +431,8 @@ func TestMatrixMatchesRoleTable(t *testing.T) {
 	// (accept is for invitees, covered in the members tests).
 	inMatrix := map[string]bool{}
 	for _, row := range matrix {
-		p := strings.NewReplacer("{org}", ":org", "{user}", ":user", "{inv}", ":id", "{key}", ":id").Replace(row.path)
+		p := strings.NewReplacer("{org}", ":org", "{user}", ":user", "{inv}", ":id", "{key}", ":id",
+			"{sig}", ":id", "{rule}", ":id", "{lead}", ":id", "{acct}", ":id").Replace(row.path)
 		inMatrix[row.method+" /api/v1"+p] = true
 	}
 	for _, r := range api.New(nil, api.Options{}).Routes() {
@@ -349,6 +512,12 @@ func TestCrossOrgObjects(t *testing.T) {
 	invitee := e.user("binvitee")
 	bInv := e.invite(b.ID, bOwner.Token, invitee.Email, "viewer")
 	bKey := e.key(b.ID, bOwner.Token, nil)
+	// And a mapping rule, an account and a lead.
+	bRule := e.createRule(b.ID, bOwner.Token, matrixRule("bravo rule")).ID
+	var bAcct accountView
+	e.ok(e.do("POST", "/api/v1/orgs/"+b.ID+"/accounts", bOwner.Token, map[string]any{"name": "Bravo Account"}), 201, &bAcct)
+	bSig := e.ingest(bKey.Key, map[string]any{"event": "Matrix", "email": "bravo.lead@globex.com"})
+	bLead := e.waitSignal(b.ID, bOwner.Token, bSig.ID).LeadID
 
 	type probe struct {
 		name, method, path string
@@ -367,12 +536,20 @@ func TestCrossOrgObjects(t *testing.T) {
 			{"change role", "PATCH", p + "/members/" + bMember.ID, map[string]string{"role": "viewer"}, "admin", "member_not_found"},
 			{"remove member", "DELETE", p + "/members/" + bMember.ID, nil, "admin", "member_not_found"},
 			{"transfer to member", "POST", p + "/transfer-ownership", map[string]string{"user_id": bMember.ID}, "owner", ""},
+			{"get rule", "GET", p + "/signal-rules/" + bRule, nil, "viewer", "rule_not_found"},
+			{"replace rule", "PUT", p + "/signal-rules/" + bRule, matrixRule("hijacked"), "editor", "rule_not_found"},
+			{"delete rule", "DELETE", p + "/signal-rules/" + bRule, nil, "editor", "rule_not_found"},
+			{"get lead", "GET", p + "/leads/" + bLead, nil, "viewer", "lead_not_found"},
+			{"get account", "GET", p + "/accounts/" + bAcct.ID, nil, "viewer", "account_not_found"},
 		}
 	}
 	// The made-up-id twin of each probe: what a wrong id answers anyway.
 	bogus := strings.NewReplacer(bKey.APIKey.ID, "key_"+strings.Repeat("0", len(bKey.APIKey.ID)-4),
 		bInv.Invitation.ID, "inv_"+strings.Repeat("0", len(bInv.Invitation.ID)-4),
-		bMember.ID, "usr_"+strings.Repeat("0", len(bMember.ID)-4))
+		bMember.ID, "usr_"+strings.Repeat("0", len(bMember.ID)-4),
+		bRule, "rule_"+strings.Repeat("0", len(bRule)-5),
+		bLead, "lead_"+strings.Repeat("0", len(bLead)-5),
+		bAcct.ID, "acct_"+strings.Repeat("0", len(bAcct.ID)-5))
 
 	rank := map[string]int{"viewer": 1, "editor": 2, "admin": 3, "owner": 4}
 	for _, who := range []struct {
@@ -403,7 +580,11 @@ func TestCrossOrgObjects(t *testing.T) {
 				e.fails(e.do(p.method, p.path, who.u.Token, p.body), 404, "organization_not_found", "")
 			}
 			for _, path := range []string{"/api/v1/orgs/" + b.ID, "/api/v1/orgs/" + b.ID + "/members",
-				"/api/v1/orgs/" + b.ID + "/invitations", "/api/v1/orgs/" + b.ID + "/api-keys"} {
+				"/api/v1/orgs/" + b.ID + "/invitations", "/api/v1/orgs/" + b.ID + "/api-keys",
+				"/api/v1/orgs/" + b.ID + "/signals", "/api/v1/orgs/" + b.ID + "/signals/stats",
+				fmt.Sprintf("/api/v1/orgs/%s/signals/%d", b.ID, bSig.ID), "/api/v1/orgs/" + b.ID + "/signal-rules",
+				"/api/v1/orgs/" + b.ID + "/leads", "/api/v1/orgs/" + b.ID + "/leads?email=bravo.lead@globex.com",
+				"/api/v1/orgs/" + b.ID + "/accounts"} {
 				e.fails(e.do("GET", path, who.u.Token, nil), 404, "organization_not_found", "")
 			}
 		})
@@ -426,6 +607,11 @@ func TestCrossOrgObjects(t *testing.T) {
 	}
 	if got := memberRole(e, b.ID, bMember.ID); got != "editor" {
 		t.Errorf("B's member is %q", got)
+	}
+	var r ruleView
+	e.ok(e.do("GET", "/api/v1/orgs/"+b.ID+"/signal-rules/"+bRule, bOwner.Token, nil), 200, &r)
+	if r.Name != "bravo rule" {
+		t.Errorf("B's rule is now %+v", r)
 	}
 	// And the invitee can still accept through B's path.
 	e.ok(e.do("POST", "/api/v1/orgs/"+b.ID+"/invitations/accept", invitee.Token, map[string]string{"token": bInv.Token}), 200, nil)

@@ -57,7 +57,8 @@ func (s *Server) listSignals(c *gin.Context) {
 }
 
 func (s *Server) signalStats(c *gin.Context) {
-	v, err := s.client.SignalStats(c.Request.Context(), caller(c), c.Param("org"))
+	counts := c.DefaultQuery("status_counts", "true") != "false"
+	v, err := s.client.SignalStats(c.Request.Context(), caller(c), c.Param("org"), counts)
 	respond(c, http.StatusOK, v, err)
 }
 

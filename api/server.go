@@ -8,6 +8,8 @@ package api
 import (
 	_ "embed"
 	"net/http"
+	"net/http/pprof"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -35,6 +37,8 @@ type Options struct {
 	Logger       hclog.Logger
 	// Now is the clock for signature tolerance checks (default time.Now).
 	Now func() time.Time
+	// Pprof serves Go's profiler at /debug/pprof/ to the operator.
+	Pprof bool
 }
 
 // Server is the HTTP API of one node.
@@ -143,6 +147,21 @@ func New(client *actors.Client, opts Options) *Server {
 	authed.POST("/orgs/:org/accounts", s.createAccount)
 	authed.GET("/orgs/:org/accounts/:id", s.getAccount)
 
+	if opts.Pprof {
+		dbg := r.Group("/debug/pprof", s.authenticate(), operatorOnly)
+		dbg.GET("/*name", gin.WrapF(func(w http.ResponseWriter, req *http.Request) {
+			switch strings.TrimPrefix(req.URL.Path, "/debug/pprof/") {
+			case "profile":
+				pprof.Profile(w, req)
+			case "trace":
+				pprof.Trace(w, req)
+			case "symbol":
+				pprof.Symbol(w, req)
+			default:
+				pprof.Index(w, req)
+			}
+		}))
+	}
 	s.engine = r
 	return s
 }
@@ -152,3 +171,12 @@ func (s *Server) Handler() http.Handler { return s.engine }
 
 // Routes lists every registered method and path (for the OpenAPI check).
 func (s *Server) Routes() []gin.RouteInfo { return s.engine.Routes() }
+
+// operatorOnly refuses everyone but the operator (debug endpoints).
+func operatorOnly(c *gin.Context) {
+	if !caller(c).Operator {
+		fail(c, errs.Forbidden("only the operator may use this endpoint"))
+		return
+	}
+	c.Next()
+}

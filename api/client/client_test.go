@@ -26,7 +26,8 @@ import (
 var documentedRoutes = append(append([]string(nil), clientRoutes...), dataRoutes...)
 
 // dataRoutes are documented routes the client has no method for yet:
-// signal ingestion, signals, mapping rules, leads and accounts.
+// signal ingestion with the key in the path, signals, mapping rules, leads
+// and accounts. (The client ingests with the key as a bearer token.)
 var dataRoutes = []string{
 	"POST /api/signal-staging/webhook/{apiKey}",
 	"POST /api/signal-staging/webhook/{source}/{apiKey}",
@@ -82,6 +83,8 @@ var clientRoutes = []string{
 	"POST /api/v1/orgs/{org}/api-keys/{id}/revoke",
 	"POST /api/v1/orgs/{org}/api-keys/{id}/rotate",
 	"GET /api/v1/api-keys/self",
+	"POST /api/signal-staging/webhook",
+	"POST /api/signal-staging/bulk",
 }
 
 // ---- the OpenAPI document -------------------------------------------------------------------
@@ -325,6 +328,12 @@ var (
 	inv  = `{"id":"inv_1","email":"cy@acme.io","role":"viewer","status":"pending","invited_by":"usr_1","created_at":` + t0s + `,"expires_at":` + t0s + `}`
 	key  = `{"id":"key_1","name":"web","type":"signal_staging","prefix":"sk_AbC12dEf34","has_secret":false,"payload_template":{},"status":"active","created_at":` + t0s + `,"expires_at":null,"last_used_at":null,"revoked_at":null,"rotated_from":null}`
 	pat  = `{"id":"pat_1","name":"ci","prefix":"tsp_AbC12dEf","created_at":` + t0s + `,"expires_at":null,"last_used_at":` + t0s + `}`
+
+	accepted  = `{"id":42,"message":"Signal received and queued for processing","source":"segment","cold_storage":false}`
+	batchResp = `{"accepted":1,"rejected":1,"results":[{"index":0,"id":7,"source":"generic"},` +
+		`{"index":1,"error":{"code":"malformed_json","message":"a signal must be a JSON object, not a number"}}]}`
+	bulkResp = `{"accepted":1,"rejected":1,"duplicates":0,"errors":[{"line":2,"error":{"code":"invalid_enum",` +
+		`"message":"type must be one of track, page, identify, group, screen, alias","field":"type"}}],"duration_ms":12}`
 )
 
 func list(item string) string { return `{"items":[` + item + `],"next_cursor":"c2"}` }
@@ -548,6 +557,59 @@ func methodCases() []methodCase {
 		{name: "KeySelf", call: func(ctx context.Context, c *Client) (any, error) { return c.KeySelf(ctx, "") },
 			resp: `{"org_id":"org_1","key_id":"key_1","type":"signal_staging","name":"web"}`, method: "GET", path: "/api/v1/api-keys/self",
 			check: func(t *testing.T, got any) { eq(t, got.(*KeySelf).OrgID, "org_1") }},
+		{name: "IngestSignal", call: func(ctx context.Context, c *Client) (any, error) {
+			return c.IngestSignal(ctx, map[string]any{"type": "track", "event": "Demo Requested", "email": "lee@globex.com"}, IngestOptions{})
+		}, status: 202, resp: accepted, method: "POST", path: "/api/signal-staging/webhook",
+			body: `{"type":"track","event":"Demo Requested","email":"lee@globex.com"}`,
+			check: func(t *testing.T, got any) {
+				a := got.(*SignalAccepted)
+				eq(t, a.ID, uint64(42))
+				eq(t, a.Source, "segment")
+				eq(t, a.Message, "Signal received and queued for processing")
+				eq(t, a.ColdStorage, false)
+				eq(t, a.Duplicate, false)
+			}},
+		{name: "IngestSignal duplicate", call: func(ctx context.Context, c *Client) (any, error) {
+			return c.IngestSignal(ctx, json.RawMessage(`{"anonymousId":"a-1","messageId":"m-1"}`), IngestOptions{})
+		}, status: 202, resp: strings.Replace(accepted, `false}`, `true,"duplicate":true}`, 1), method: "POST", path: "/api/signal-staging/webhook",
+			body: `{"anonymousId":"a-1","messageId":"m-1"}`,
+			check: func(t *testing.T, got any) {
+				a := got.(*SignalAccepted)
+				eq(t, a.ColdStorage, true)
+				eq(t, a.Duplicate, true)
+			}},
+		{name: "IngestBatch", call: func(ctx context.Context, c *Client) (any, error) {
+			return c.IngestBatch(ctx, []any{map[string]any{"email": "a@globex.com"}, 42}, IngestOptions{})
+		}, status: 202, resp: batchResp, method: "POST", path: "/api/signal-staging/webhook/batch",
+			body: `[{"email":"a@globex.com"},42]`,
+			check: func(t *testing.T, got any) {
+				b := got.(*BatchAccepted)
+				eq(t, b.Accepted, 1)
+				eq(t, b.Rejected, 1)
+				eq(t, b.Results[0].ID, uint64(7))
+				eq(t, b.Results[1].Index, 1)
+				if b.Results[0].Error != nil || b.Results[1].Error == nil {
+					t.Fatalf("results %+v", b.Results)
+				}
+				eq(t, b.Results[1].Error.Code, "malformed_json")
+			}},
+		{name: "IngestBatch empty", call: func(ctx context.Context, c *Client) (any, error) {
+			return c.IngestBatch(ctx, nil, IngestOptions{})
+		}, status: 202, resp: batchResp, method: "POST", path: "/api/signal-staging/webhook/batch", body: `[]`},
+		{name: "ImportSignals", call: func(ctx context.Context, c *Client) (any, error) {
+			return c.ImportSignals(ctx, []any{map[string]any{"email": "a@globex.com"}, map[string]any{"type": "bogus"}}, IngestOptions{})
+		}, resp: bulkResp, method: "POST", path: "/api/signal-staging/bulk",
+			body: `[{"email":"a@globex.com"},{"type":"bogus"}]`,
+			check: func(t *testing.T, got any) {
+				s := got.(*BulkSummary)
+				eq(t, s.Accepted, 1)
+				eq(t, s.Rejected, 1)
+				eq(t, s.Duplicates, 0)
+				eq(t, s.DurationMS, int64(12))
+				eq(t, len(s.Errors), 1)
+				eq(t, s.Errors[0].Line, 2)
+				eq(t, s.Errors[0].Error.Field, "type")
+			}},
 	}
 }
 
@@ -781,6 +843,116 @@ func TestKeySelfSecretHeaders(t *testing.T) {
 	r = f.last(t)
 	eq(t, r.Header.Get("X-Api-Secret"), "")
 	eq(t, r.Header.Get("X-TrailSpark-Signature"), SignatureHeader("s3cr3t", at, nil))
+}
+
+// The ingestion calls send the optional headers, and a signature covers
+// exactly the bytes sent (HTML-sensitive characters included).
+func TestIngestHeaders(t *testing.T) {
+	f, srv := newFake(t)
+	c := New(srv.URL, "sk_key")
+	ctx := context.Background()
+	at := time.Unix(1700000000, 0)
+	sig := map[string]any{"email": "a@globex.com", "properties": map[string]any{"q": "a<b&c>d", "n": 1.5}}
+	cases := []struct {
+		name    string
+		status  int
+		resp    string
+		call    func() error
+		path    string
+		secret  string // X-Api-Secret
+		signed  bool   // X-TrailSpark-Signature over the body with "s3cr3t" at at
+		source  string
+		idemKey string
+	}{
+		{"signal, plain", 202, accepted, func() error { _, err := c.IngestSignal(ctx, sig, IngestOptions{}); return err },
+			"/api/signal-staging/webhook", "", false, "", ""},
+		{"signal, every header", 202, accepted, func() error {
+			_, err := c.IngestSignal(ctx, sig, IngestOptions{Secret: "s3cr3t", Source: "website", IdempotencyKey: "ik-1"})
+			return err
+		}, "/api/signal-staging/webhook", "s3cr3t", false, "website", "ik-1"},
+		{"signal, signed", 202, accepted, func() error {
+			_, err := c.IngestSignal(ctx, sig, IngestOptions{Secret: "s3cr3t", SignAt: at})
+			return err
+		}, "/api/signal-staging/webhook", "", true, "", ""},
+		{"batch, signed", 202, batchResp, func() error {
+			_, err := c.IngestBatch(ctx, []any{sig, sig}, IngestOptions{Secret: "s3cr3t", SignAt: at, IdempotencyKey: "ik-2"})
+			return err
+		}, "/api/signal-staging/webhook/batch", "", true, "", "ik-2"},
+		{"import: never signed, no idempotency key", 200, bulkResp, func() error {
+			_, err := c.ImportSignals(ctx, []any{sig}, IngestOptions{Secret: "s3cr3t", SignAt: at, Source: "crm", IdempotencyKey: "ik-3"})
+			return err
+		}, "/api/signal-staging/bulk", "s3cr3t", false, "crm", ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			f.set(tc.status, tc.resp)
+			if err := tc.call(); err != nil {
+				t.Fatal(err)
+			}
+			r := f.last(t)
+			eq(t, r.Path, tc.path)
+			eq(t, r.Header.Get("Authorization"), "Bearer sk_key")
+			eq(t, r.Header.Get("Content-Type"), "application/json")
+			eq(t, r.Header.Get("X-Api-Secret"), tc.secret)
+			eq(t, r.Header.Get("X-Source"), tc.source)
+			eq(t, r.Header.Get("Idempotency-Key"), tc.idemKey)
+			want := ""
+			if tc.signed {
+				want = SignatureHeader("s3cr3t", at, []byte(r.Body))
+			}
+			eq(t, r.Header.Get("X-TrailSpark-Signature"), want)
+		})
+	}
+
+	// Refusals are *APIErrors like any other.
+	f.set(401, `{"error":{"code":"key_revoked","message":"the API key was revoked"}}`)
+	_, err := c.IngestSignal(ctx, sig, IngestOptions{})
+	eq(t, IsCode(err, "key_revoked"), true)
+	eq(t, StatusOf(err), 401)
+	// A signal that cannot be encoded is not sent.
+	f.set(202, accepted)
+	_, err = c.IngestSignal(ctx, map[string]any{"bad": func() {}}, IngestOptions{})
+	if err == nil || !strings.Contains(err.Error(), "encoding") {
+		t.Errorf("err = %v, want an encoding error", err)
+	}
+}
+
+// The ingestion answers decode into the client's types, and those encode
+// back into bodies the document's schemas accept.
+func TestIngestTypesMatchOpenAPI(t *testing.T) {
+	doc := loadKinDoc(t)
+	cases := []struct {
+		schema string
+		body   string
+		into   any
+	}{
+		{"SignalAccepted", accepted, &SignalAccepted{}},
+		{"SignalAccepted", strings.Replace(accepted, `false}`, `true,"duplicate":true}`, 1), &SignalAccepted{}},
+		{"BatchAccepted", batchResp, &BatchAccepted{}},
+		{"BulkSummary", bulkResp, &BulkSummary{}},
+		{"BulkSummary", `{"accepted":0,"rejected":0,"duplicates":0,"errors":[],"duration_ms":0}`, &BulkSummary{}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.schema, func(t *testing.T) {
+			if err := json.Unmarshal([]byte(tc.body), tc.into); err != nil {
+				t.Fatal(err)
+			}
+			b, err := json.Marshal(tc.into)
+			if err != nil {
+				t.Fatal(err)
+			}
+			jsonEqual(t, string(b), tc.body) // nothing lost or added on the way
+			var v any
+			_ = json.Unmarshal(b, &v)
+			s := doc.Components.Schemas[tc.schema]
+			if s == nil {
+				t.Fatalf("no schema %s", tc.schema)
+			}
+			if err := s.Value.VisitJSON(v); err != nil {
+				t.Errorf("%s does not match %s: %v", b, tc.schema, err)
+			}
+		})
+	}
 }
 
 func TestSignatureHeader(t *testing.T) {

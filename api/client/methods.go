@@ -5,6 +5,8 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -298,4 +300,66 @@ func SignatureHeader(secret string, t time.Time, body []byte) string {
 	m.Write([]byte("."))
 	m.Write(body)
 	return "t=" + ts + ",v1=" + hex.EncodeToString(m.Sum(nil))
+}
+
+// ---- signals in -----------------------------------------------------------------------------
+//
+// The ingestion calls authenticate with the client's token as the API key
+// (a signal_staging sk_… key, sent as Authorization: Bearer, so it never
+// appears in a URL): make the client with client.New(baseURL, key).
+
+// IngestSignal sends one signal (POST /api/signal-staging/webhook). signal is
+// anything that marshals to a JSON object.
+func (c *Client) IngestSignal(ctx context.Context, signal any, opts IngestOptions) (*SignalAccepted, error) {
+	var out SignalAccepted
+	return &out, c.ingest(ctx, "/api/signal-staging/webhook", signal, opts, true, &out)
+}
+
+// IngestBatch sends up to 10,000 signals (500 KB) at once as a JSON array
+// (POST /api/signal-staging/webhook/batch, the bearer form of
+// /api/signal-staging/webhook/{apiKey}/batch). Each item is accepted or
+// refused on its own: a refused item is in the result, not an error.
+func (c *Client) IngestBatch(ctx context.Context, signals []any, opts IngestOptions) (*BatchAccepted, error) {
+	if signals == nil {
+		signals = []any{}
+	}
+	var out BatchAccepted
+	return &out, c.ingest(ctx, "/api/signal-staging/webhook/batch", signals, opts, true, &out)
+}
+
+// ImportSignals sends a historical import as one JSON array (POST
+// /api/signal-staging/bulk); it returns once everything accepted is durable.
+// Refused items are counted in the summary, not returned as an error.
+// Idempotency-Key is not used by imports; repeat messageIds are.
+func (c *Client) ImportSignals(ctx context.Context, signals []any, opts IngestOptions) (*BulkSummary, error) {
+	if signals == nil {
+		signals = []any{}
+	}
+	opts.SignAt, opts.IdempotencyKey = time.Time{}, ""
+	var out BulkSummary
+	return &out, c.ingest(ctx, "/api/signal-staging/bulk", signals, opts, false, &out)
+}
+
+func (c *Client) ingest(ctx context.Context, path string, body any, opts IngestOptions, signable bool, out any) error {
+	// Marshal once: a signature must cover the exact bytes sent. Sending
+	// them as a json.RawMessage keeps them as they are (json.Marshal output
+	// is already compact and HTML-escaped, which is all re-encoding does).
+	raw, err := json.Marshal(body)
+	if err != nil {
+		return fmt.Errorf("trailspark: encoding POST %s request: %w", path, err)
+	}
+	hdr := http.Header{}
+	switch {
+	case opts.Secret != "" && signable && !opts.SignAt.IsZero():
+		hdr.Set("X-TrailSpark-Signature", SignatureHeader(opts.Secret, opts.SignAt, raw))
+	case opts.Secret != "":
+		hdr.Set("X-Api-Secret", opts.Secret)
+	}
+	if opts.Source != "" {
+		hdr.Set("X-Source", opts.Source)
+	}
+	if opts.IdempotencyKey != "" {
+		hdr.Set("Idempotency-Key", opts.IdempotencyKey)
+	}
+	return c.do(ctx, http.MethodPost, path, nil, json.RawMessage(raw), out, hdr)
 }

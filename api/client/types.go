@@ -303,3 +303,77 @@ type CreateTokenRequest struct {
 	Name      string     `json:"name"`
 	ExpiresAt *time.Time `json:"expires_at,omitempty"`
 }
+
+// ---- signals in -----------------------------------------------------------------------------
+
+// IngestOptions are the optional headers of the ingestion calls.
+type IngestOptions struct {
+	// Secret is the key's secret, for a key created with one. It is sent as
+	// X-Api-Secret, unless SignAt is set.
+	Secret string
+	// SignAt, with Secret, proves the secret with an X-TrailSpark-Signature
+	// over the exact body, made at this time, instead of sending the secret
+	// (the server allows 300 s of clock difference). Bulk imports cannot be
+	// signed: ImportSignals always sends X-Api-Secret.
+	SignAt time.Time
+	// Source forces the source of every signal (X-Source).
+	Source string
+	// IdempotencyKey makes a retried request a no-op for 24 h
+	// (Idempotency-Key; in a batch, item i is deduplicated on "<key>:<i>").
+	// Not used by bulk imports.
+	IdempotencyKey string
+}
+
+// SignalAccepted answers an accepted signal: it is durably stored and queued
+// for processing. For a duplicate (a messageId or Idempotency-Key seen in the
+// last 24 h) ID is the first signal's and nothing new was stored.
+type SignalAccepted struct {
+	ID          uint64 `json:"id"`
+	Message     string `json:"message"`
+	Source      string `json:"source"`
+	ColdStorage bool   `json:"cold_storage"`
+	Duplicate   bool   `json:"duplicate,omitempty"`
+}
+
+// ErrorDetail is an error about one item of a batch or one line of an import.
+type ErrorDetail struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	Field   string `json:"field,omitempty"`
+}
+
+// BatchItemResult is one batch item's outcome: ID and Source when it was
+// accepted, Error when it was refused.
+type BatchItemResult struct {
+	Index       int          `json:"index"`
+	ID          uint64       `json:"id,omitempty"`
+	Source      string       `json:"source,omitempty"`
+	ColdStorage bool         `json:"cold_storage,omitempty"`
+	Duplicate   bool         `json:"duplicate,omitempty"`
+	Error       *ErrorDetail `json:"error,omitempty"`
+}
+
+// BatchAccepted answers a batch: each item is accepted (duplicates
+// included) or refused on its own.
+type BatchAccepted struct {
+	Accepted int               `json:"accepted"`
+	Rejected int               `json:"rejected"`
+	Results  []BatchItemResult `json:"results"`
+}
+
+// BulkLineError is a refused line of a bulk import (1-based; for a JSON
+// array, the 1-based element).
+type BulkLineError struct {
+	Line  int         `json:"line"`
+	Error ErrorDetail `json:"error"`
+}
+
+// BulkSummary answers a bulk import once everything accepted is durable.
+// Errors lists the first 100 refused lines.
+type BulkSummary struct {
+	Accepted   int             `json:"accepted"`
+	Rejected   int             `json:"rejected"`
+	Duplicates int             `json:"duplicates"`
+	Errors     []BulkLineError `json:"errors"`
+	DurationMS int64           `json:"duration_ms"`
+}

@@ -209,8 +209,11 @@ func FuzzNormalize(f *testing.F) {
 			t.Fatalf("not stable: %+v vs %+v (%v)", s, s2, err)
 		}
 		key := s.PersonKey()
-		if s.HasPersistentID() != (key != "" && !strings.HasPrefix(key, "a:")) {
+		if s.AnonymousID == "" && s.HasPersistentID() != (key != "") {
 			t.Fatalf("PersonKey %q vs HasPersistentID %v", key, s.HasPersistentID())
+		}
+		if s.AnonymousID != "" && key != "a:"+s.AnonymousID {
+			t.Fatalf("PersonKey %q, want the anonymous id first", key)
 		}
 		// The byte walker agrees with encoding/json.
 		if got, want := viewOf(s), reference(t, raw, forced); got != want {

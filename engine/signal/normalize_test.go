@@ -515,12 +515,14 @@ func TestPersonKey(t *testing.T) {
 		{Signal{}, false, ""},
 		{Signal{AnonymousID: "a1"}, false, "a:a1"},
 		{Signal{AnonymousID: "a1", GroupID: "g", MessageID: "m"}, false, "a:a1"},
-		{Signal{MktLeadID: "7", AnonymousID: "a1"}, true, "k:7"},
+		{Signal{MktLeadID: "7", AnonymousID: "a1"}, true, "a:a1"},
+		{Signal{MktLeadID: "7"}, true, "k:7"},
 		{Signal{MapID: "m1", MktLeadID: "7"}, true, "m:m1"},
 		{Signal{CRMID: "c1", MapID: "m1"}, true, "c:c1"},
 		{Signal{ProductUserID: "p1", CRMID: "c1"}, true, "p:p1"},
 		{Signal{UserID: "u1", ProductUserID: "p1"}, true, "u:u1"},
-		{Signal{Email: "a@x.io", UserID: "u1", AnonymousID: "a1"}, true, "e:a@x.io"},
+		{Signal{Email: "a@x.io", UserID: "u1", AnonymousID: "a1"}, true, "a:a1"},
+		{Signal{Email: "a@x.io", UserID: "u1"}, true, "e:a@x.io"},
 		{Signal{GroupID: "g"}, false, ""},
 	}
 	for _, tt := range tests {
@@ -535,7 +537,7 @@ func TestPersonKey(t *testing.T) {
 	raw := `{"type":"identify","anonymousId":"a1","traits":{"email":"Dana@X.io"}}`
 	a := mustNormalize(t, raw, opts())
 	b := mustNormalize(t, raw, Options{ReceivedAt: recv.Add(time.Hour)})
-	if a.PersonKey() != "e:dana@x.io" || a.PersonKey() != b.PersonKey() {
+	if a.PersonKey() != "a:a1" || a.PersonKey() != b.PersonKey() {
 		t.Fatalf("keys %q %q", a.PersonKey(), b.PersonKey())
 	}
 }

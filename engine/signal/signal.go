@@ -107,13 +107,19 @@ func (s *Signal) HasPersistentID() bool {
 }
 
 // PersonKey returns a stable key for the person the signal is about, used to
-// partition the signal log so one person's signals stay in order: "e:"+email,
-// else "u:"+userId, "p:"+productUserId, "c:"+crmId, "m:"+mapId,
-// "k:"+mktLeadId, else "a:"+anonymousId, else "" (nobody: any partition
+// partition the signal log so one person's signals stay in order:
+// "a:"+anonymousId, else "e:"+email, "u:"+userId, "p:"+productUserId,
+// "c:"+crmId, "m:"+mapId, "k:"+mktLeadId, else "" (nobody: any partition
 // will do). It depends only on the signal's own fields, so the same payload
 // always gets the same key.
 func (s *Signal) PersonKey() string {
 	switch {
+	// The anonymous id comes first: a visitor's anonymous page views and
+	// the identify that names them must share a partition, so the
+	// identify is processed after the page views went to cold storage and
+	// replays them (in different partitions they would race).
+	case s.AnonymousID != "":
+		return "a:" + s.AnonymousID
 	case s.Email != "":
 		return "e:" + s.Email
 	case s.UserID != "":
@@ -126,8 +132,6 @@ func (s *Signal) PersonKey() string {
 		return "m:" + s.MapID
 	case s.MktLeadID != "":
 		return "k:" + s.MktLeadID
-	case s.AnonymousID != "":
-		return "a:" + s.AnonymousID
 	}
 	return ""
 }
