@@ -168,7 +168,8 @@ type batch struct {
 	p        *processor
 	changes  map[string][]leadChange // lead id → changes in order
 	order    []string
-	links    map[string]string // identity index key → lead id (written before leads)
+	links    map[string]string // identity index key → lead id, as proposed in this batch (lookups see them)
+	accepted map[string]string // links the leads accepted in the flush being built (only these are written)
 	replayed []store.SignalStatus
 	coldDone []coldTaken // cold entries to delete once the batch is committed
 }
@@ -267,6 +268,16 @@ func (b *batch) processEntry(ctx context.Context, e store.LogEntry, replay bool)
 		return store.SignalStatus{ID: e.ID, Status: StatusCold}, nil
 	}
 	leadID := res.LeadID
+	// New links are proposals: the lead's change accepts them (or drops
+	// them at the identity cap) against the fresh lead record inside the
+	// flush, and only accepted links are written, in the same atomic write
+	// as the lead. That keeps the cap exact even when several partitions
+	// add identifiers to one person at once.
+	type proposal struct {
+		id  identity.Identifier
+		key string
+	}
+	var proposals []proposal
 	var newAnon []string
 	for _, id := range res.Link {
 		k := string(keyIdentity(b.p.org, string(id.Kind), b.p.env.Sealer.Index("id:"+string(id.Kind), id.Value)))
@@ -274,8 +285,18 @@ func (b *batch) processEntry(ctx context.Context, e store.LogEntry, replay bool)
 			continue
 		}
 		b.links[k] = leadID
+		proposals = append(proposals, proposal{id: id, key: k})
 		if id.Kind == identity.KindAnonymousID {
 			newAnon = append(newAnon, id.Value)
+		}
+	}
+	// Identifiers already indexed to this lead (e.g. earlier in this batch)
+	// are listed on it too; identifiers owned by another lead are not.
+	var owned []identity.Identifier
+	for _, id := range ids {
+		n := id.Normalized()
+		if n.Kind.Persistent() && b.p.guards.Usable(n) && known[n] == leadID {
+			owned = append(owned, n)
 		}
 	}
 	status := StatusSkipped
@@ -291,15 +312,9 @@ func (b *batch) processEntry(ctx context.Context, e store.LogEntry, replay bool)
 		return store.SignalStatus{}, err
 	}
 	now := b.p.env.now()
-	linked := append([]identity.Identifier(nil), res.Link...)
-	for _, id := range ids {
-		if id.Kind.Persistent() && b.p.guards.Usable(id) {
-			linked = append(linked, id.Normalized())
-		}
-	}
 	conflicts := res.Conflict
-	newAnonLinks := append([]string(nil), newAnon...)
 	part := strconv.Itoa(e.Partition)
+	capacity := b.p.guards.Max()
 	b.change(leadID, func(l *Lead) {
 		// Applied already (a replay after a crash)?
 		if replay {
@@ -317,11 +332,26 @@ func (b *batch) processEntry(ctx context.Context, e store.LogEntry, replay bool)
 		if l.CreatedAt.IsZero() {
 			l.CreatedAt = now
 		}
-		l.AnonymousLinks += len(newAnonLinks)
-		for _, id := range linked {
-			if id.Kind == identity.KindAnonymousID {
+		for _, p := range proposals {
+			if p.id.Kind != identity.KindAnonymousID && l.hasIdentifier(string(p.id.Kind), p.id.Value) {
+				b.accepted[p.key] = leadID
 				continue
 			}
+			if len(l.Identifiers)+l.AnonymousLinks >= capacity {
+				l.CapReached = true
+				continue
+			}
+			b.accepted[p.key] = leadID
+			if p.id.Kind == identity.KindAnonymousID {
+				l.AnonymousLinks++
+				continue
+			}
+			l.addIdentifier(string(p.id.Kind), p.id.Value)
+			if p.id.Kind == identity.KindEmail && l.Email == "" {
+				l.Email = p.id.Value
+			}
+		}
+		for _, id := range owned {
 			l.addIdentifier(string(id.Kind), id.Value)
 			if id.Kind == identity.KindEmail && l.Email == "" {
 				l.Email = id.Value
@@ -514,11 +544,9 @@ func (e *Env) ensureInferredAccount(ctx context.Context, org, id, domain string)
 func (b *batch) flush(ctx context.Context) error {
 	env := b.p.env
 	for attempt := 0; attempt < 8; attempt++ {
-		writes := make([]store.Write, 0, len(b.links)+len(b.order))
-		for k, lead := range b.links {
-			writes = append(writes, store.Write{Key: []byte(k), Value: []byte(lead), Expected: store.AnyVersion})
-		}
+		b.accepted = map[string]string{}
 		leads := make([]*Lead, len(b.order))
+		var leadWrites []store.Write
 		for i, id := range b.order {
 			l, ver, err := b.loadLead(ctx, id, attempt > 0)
 			if err != nil {
@@ -535,8 +563,13 @@ func (b *batch) flush(ctx context.Context) error {
 				return err
 			}
 			leads[i] = l
-			writes = append(writes, store.Write{Key: keyLead(b.p.org, id), Value: buf, Expected: ver})
+			leadWrites = append(leadWrites, store.Write{Key: keyLead(b.p.org, id), Value: buf, Expected: ver})
 		}
+		writes := make([]store.Write, 0, len(b.accepted)+len(leadWrites))
+		for k, lead := range b.accepted {
+			writes = append(writes, store.Write{Key: []byte(k), Value: []byte(lead), Expected: store.AnyVersion})
+		}
+		writes = append(writes, leadWrites...)
 		vers, err := env.Store.SaveBatch(ctx, writes)
 		if err == nil {
 			off := len(writes) - len(b.order)

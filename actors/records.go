@@ -82,9 +82,12 @@ type Lead struct {
 	AppliedUpTo map[string]uint64 `json:"applied_up_to,omitempty"`
 	// AnonymousLinks counts anonymous ids linked to the lead (they are
 	// indexed, not listed), for the identity cap.
-	AnonymousLinks int       `json:"anonymous_links,omitempty"`
-	CreatedAt      time.Time `json:"created_at"`
-	UpdatedAt      time.Time `json:"updated_at"`
+	AnonymousLinks int `json:"anonymous_links,omitempty"`
+	// CapReached is set once an identifier was refused at the cap of
+	// identities per person (SPEC §2.4).
+	CapReached bool      `json:"identity_cap_reached,omitempty"`
+	CreatedAt  time.Time `json:"created_at"`
+	UpdatedAt  time.Time `json:"updated_at"`
 }
 
 // maxTimeline bounds a lead record (it is rewritten on every batch that
@@ -95,6 +98,15 @@ const maxTimeline = 20
 func (l *Lead) hasSignal(id uint64) bool {
 	for i := len(l.Timeline) - 1; i >= 0; i-- {
 		if l.Timeline[i].SignalID == id {
+			return true
+		}
+	}
+	return false
+}
+
+func (l *Lead) hasIdentifier(kind, value string) bool {
+	for _, id := range l.Identifiers {
+		if id.Kind == kind && id.Value == value {
 			return true
 		}
 	}
