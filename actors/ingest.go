@@ -2,7 +2,6 @@ package actors
 
 import (
 	"context"
-	"encoding/json"
 	"hash/fnv"
 	"strconv"
 	"time"
@@ -88,7 +87,7 @@ func (in *Ingestor) Accept(ctx context.Context, opt AcceptOptions, items [][]byt
 			AnonymousID: sig.AnonymousID, CRMID: sig.CRMID, MapID: sig.MapID, ProductUserID: sig.ProductUserID,
 			MktLeadID: sig.MktLeadID, GroupID: sig.GroupID, MessageID: sig.MessageID, Timestamp: sig.Timestamp,
 			ReceivedAt: sig.ReceivedAt, KeyID: opt.KeyID, Payload: sig.Payload}
-		data, err := json.Marshal(rec)
+		data, err := encodeStoredSignal(&rec)
 		if err != nil {
 			results[i].Err = errs.Internal(err)
 			continue

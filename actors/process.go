@@ -215,7 +215,7 @@ func (b *batch) process(ctx context.Context, e store.LogEntry) (store.SignalStat
 
 func (b *batch) processEntry(ctx context.Context, e store.LogEntry, replay bool) (store.SignalStatus, error) {
 	var s storedSignal
-	if err := json.Unmarshal(e.Data, &s); err != nil {
+	if err := decodeStoredSignal(e.Data, &s); err != nil {
 		return store.SignalStatus{ID: e.ID, Status: StatusPermanentlyFailed, Error: "undecodable log entry: " + err.Error()}, nil
 	}
 	// UseNumber keeps large numeric ids (CRM ids beyond 2^53) exact.

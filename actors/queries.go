@@ -67,7 +67,7 @@ func (c *Client) signalView(ctx context.Context, org string, id uint64) (*Signal
 		return nil, notFoundIf(err, "signal")
 	}
 	var s storedSignal
-	if err := json.Unmarshal(e.Data, &s); err != nil {
+	if err := decodeStoredSignal(e.Data, &s); err != nil {
 		return nil, errs.Internal(err)
 	}
 	v := &SignalView{ID: id, Status: StatusPending, Source: s.Source, Type: s.Type, Event: s.Event,

@@ -2,6 +2,7 @@ package actors
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"time"
@@ -168,4 +169,41 @@ func notFoundIf(err error, noun string) error {
 		return errs.NotFound(noun)
 	}
 	return storeErr(err)
+}
+
+// Stored signals are framed as: version byte 1, uvarint length of the
+// header JSON (the normalised fields), the header, then the payload bytes
+// as received. Keeping the payload outside the JSON means processing
+// parses it once (for the rules), not twice (once inside the record).
+const storedSignalV1 = 1
+
+func encodeStoredSignal(s *storedSignal) ([]byte, error) {
+	payload := s.Payload
+	s.Payload = nil
+	hdr, err := json.Marshal(s)
+	s.Payload = payload
+	if err != nil {
+		return nil, err
+	}
+	out := make([]byte, 0, 1+binary.MaxVarintLen64+len(hdr)+len(payload))
+	out = append(out, storedSignalV1)
+	out = binary.AppendUvarint(out, uint64(len(hdr)))
+	out = append(out, hdr...)
+	return append(out, payload...), nil
+}
+
+func decodeStoredSignal(b []byte, s *storedSignal) error {
+	if len(b) < 2 || b[0] != storedSignalV1 {
+		return errors.New("stored signal: unknown encoding")
+	}
+	n, k := binary.Uvarint(b[1:])
+	if k <= 0 || uint64(len(b)-1-k) < n {
+		return errors.New("stored signal: bad header length")
+	}
+	hdr := b[1+k : 1+k+int(n)]
+	if err := json.Unmarshal(hdr, s); err != nil {
+		return err
+	}
+	s.Payload = b[1+k+int(n):]
+	return nil
 }
