@@ -39,6 +39,7 @@ type roleFixture struct {
 	lead   string     // its lead
 	rule   string     // a mapping rule
 	acct   string     // an account
+	porg   string     // a product org
 }
 
 // roleUsers are the people of the matrix; they belong to many fixtures.
@@ -171,6 +172,19 @@ func sharedRule(e *tenv, u *roleUsers, f *roleFixture) string {
 		f.rule = e.createRule(f.org.ID, u.owner.Token, matrixRule("matrix shared")).ID
 	}
 	return f.rule
+}
+
+func sharedProductOrg(e *tenv, u *roleUsers, f *roleFixture) string {
+	if f.porg == "" {
+		k := e.key(f.org.ID, u.owner.Token, map[string]any{"name": "porg", "type": "product_org",
+			"payload_template": map[string]any{"product_org_id": "workspace.id", "name": "workspace.name"}})
+		var acc struct {
+			ID string `json:"id"`
+		}
+		e.ok(e.do("POST", "/api/product-orgs/webhook/"+k.Key, "", map[string]any{"workspace": map[string]any{"id": "ws-matrix", "name": "Matrix WS"}}), 202, &acc)
+		f.porg = acc.ID
+	}
+	return f.porg
 }
 
 func sharedAccount(e *tenv, u *roleUsers, f *roleFixture) string {
@@ -380,6 +394,13 @@ var matrix = []matrixRow{
 		prep: func(e *tenv, u *roleUsers, f *roleFixture) (map[string]string, any) {
 			return map[string]string{"lead": sharedLead(e, u, f)}, nil
 		}},
+	{name: "list product orgs", method: "GET", path: "/orgs/{org}/product-orgs", min: "viewer",
+		want: [nCallers]int{401, 200, 200, 200, 200, 200, 404, 401}, prep: noPrep},
+	{name: "get product org", method: "GET", path: "/orgs/{org}/product-orgs/{porg}", min: "viewer",
+		want: [nCallers]int{401, 200, 200, 200, 200, 200, 404, 401},
+		prep: func(e *tenv, u *roleUsers, f *roleFixture) (map[string]string, any) {
+			return map[string]string{"porg": sharedProductOrg(e, u, f)}, nil
+		}},
 	{name: "list accounts", method: "GET", path: "/orgs/{org}/accounts", min: "viewer",
 		want: [nCallers]int{401, 200, 200, 200, 200, 200, 404, 401}, prep: noPrep},
 	{name: "create account", method: "POST", path: "/orgs/{org}/accounts", min: "editor",
@@ -432,7 +453,7 @@ func TestMatrixMatchesRoleTable(t *testing.T) {
 	inMatrix := map[string]bool{}
 	for _, row := range matrix {
 		p := strings.NewReplacer("{org}", ":org", "{user}", ":user", "{inv}", ":id", "{key}", ":id",
-			"{sig}", ":id", "{rule}", ":id", "{lead}", ":id", "{acct}", ":id").Replace(row.path)
+			"{sig}", ":id", "{rule}", ":id", "{lead}", ":id", "{acct}", ":id", "{porg}", ":id").Replace(row.path)
 		inMatrix[row.method+" /api/v1"+p] = true
 	}
 	for _, r := range api.New(nil, api.Options{}).Routes() {

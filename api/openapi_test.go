@@ -489,12 +489,28 @@ func TestResponsesMatchOpenAPI(t *testing.T) {
 	v.must(204, "POST", "/api/v1/auth/logout", bob, nil)
 	v.must(401, "GET", "/api/v1/me", bob, nil)
 
-	// Every documented operation was exercised at least once.
+	// Every documented operation was exercised at least once, here or by
+	// the walk that owns it (each of those checks its own operations).
 	for path, item := range doc.Paths.Map() {
 		for method := range item.Operations() {
+			if walk := otherWalk(path); walk != "" {
+				continue
+			}
 			if !v.seen[method+" "+path] {
 				t.Errorf("operation %s %s not exercised by this test", method, path)
 			}
 		}
 	}
+}
+
+// otherWalk names the validating walk that exercises the operations under
+// path when it is not TestResponsesMatchOpenAPI; each of those walks fails
+// on its own operations left unexercised.
+func otherWalk(path string) string {
+	switch {
+	case strings.HasPrefix(path, "/v1/"), strings.HasPrefix(path, "/api/product-orgs/"),
+		strings.HasPrefix(path, "/api/v1/orgs/{org}/product-orgs"):
+		return "TestProductOrgAndSegmentOpenAPI"
+	}
+	return ""
 }

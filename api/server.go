@@ -93,6 +93,18 @@ func New(client *actors.Client, opts Options) *Server {
 	ing.POST("/signal-staging/webhook/:a/:b", s.webhookTwo)
 	ing.POST("/signal-staging/bulk", s.bulk)
 	ing.POST("/signal-staging/bulk/:apiKey", s.bulk)
+	ing.POST("/product-orgs/webhook", s.productOrgWebhook)
+	ing.POST("/product-orgs/webhook/:apiKey", s.productOrgWebhook)
+
+	// Segment-compatible tracking API (api/segment.go), 32 KB a call, 500 KB a batch.
+	seg := r.Group("/v1")
+	seg.POST("/track", s.segmentCall("track"))
+	seg.POST("/identify", s.segmentCall("identify"))
+	seg.POST("/page", s.segmentCall("page"))
+	seg.POST("/screen", s.segmentCall("screen"))
+	seg.POST("/group", s.segmentCall("group"))
+	seg.POST("/alias", s.segmentCall("alias"))
+	seg.POST("/batch", s.segmentBatch)
 
 	// Imports may be larger than other management requests.
 	r.POST("/api/v1/orgs/:org/accounts/import", bodyLimit(10<<20), s.authenticate(), s.importAccounts)
@@ -146,6 +158,8 @@ func New(client *actors.Client, opts Options) *Server {
 	authed.GET("/orgs/:org/accounts", s.listAccounts)
 	authed.POST("/orgs/:org/accounts", s.createAccount)
 	authed.GET("/orgs/:org/accounts/:id", s.getAccount)
+	authed.GET("/orgs/:org/product-orgs", s.listProductOrgs)
+	authed.GET("/orgs/:org/product-orgs/:id", s.getProductOrg)
 
 	if opts.Pprof {
 		dbg := r.Group("/debug/pprof", s.authenticate(), operatorOnly)

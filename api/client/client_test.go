@@ -11,7 +11,6 @@ import (
 	"os"
 	"reflect"
 	"regexp"
-	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -224,8 +223,9 @@ func TestOpenAPIDocumentLoads(t *testing.T) {
 			}
 
 			// Request bodies reject unknown fields (for an array, in its
-			// items), except signals: those are free-form by design.
-			if rb, ok := opM["requestBody"]; ok && !strings.HasPrefix(p, "/api/signal-staging/") {
+			// items), except inbound payloads (signals, Segment calls,
+			// product orgs): those are free-form by design.
+			if rb, ok := opM["requestBody"]; ok && !freeFormBody(p) {
 				content, _ := resolve(rb)["content"].(map[string]any)
 				js, _ := content["application/json"].(map[string]any)
 				schema := resolve(js["schema"])
@@ -238,11 +238,17 @@ func TestOpenAPIDocumentLoads(t *testing.T) {
 			}
 		}
 	}
-	sort.Strings(got)
-	want := append([]string(nil), documentedRoutes...)
-	sort.Strings(want)
-	if !reflect.DeepEqual(got, want) {
-		t.Errorf("documented operations differ from docs/api.md\n got: %v\nwant: %v", got, want)
+	// Every route the client calls (and every route listed here) is
+	// documented. That the document matches the server's router exactly is
+	// checked in api/openapi_test.go, against a running node.
+	documented := map[string]bool{}
+	for _, op := range got {
+		documented[op] = true
+	}
+	for _, r := range documentedRoutes {
+		if !documented[r] {
+			t.Errorf("%s is not in api/openapi.yaml", r)
+		}
 	}
 
 	// Response objects stay open so the server may add fields.
@@ -1076,4 +1082,14 @@ func TestAllHelpersEachRoute(t *testing.T) {
 			eq(t, f.last(t).Path, tc.path)
 		})
 	}
+}
+
+// freeFormBody reports routes whose request bodies are inbound payloads.
+func freeFormBody(path string) bool {
+	for _, p := range []string{"/api/signal-staging/", "/v1/", "/api/product-orgs/"} {
+		if strings.HasPrefix(path, p) {
+			return true
+		}
+	}
+	return false
 }

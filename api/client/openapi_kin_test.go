@@ -31,8 +31,8 @@ func TestOpenAPIDocumentValidatesWithKin(t *testing.T) {
 	for _, item := range doc.Paths.Map() {
 		n += len(item.Operations())
 	}
-	if n != len(documentedRoutes) {
-		t.Errorf("%d operations, want %d", n, len(documentedRoutes))
+	if n < len(documentedRoutes) {
+		t.Errorf("%d operations, fewer than the %d routes listed here", n, len(documentedRoutes))
 	}
 }
 

@@ -163,7 +163,7 @@ func TestApplyConversions(t *testing.T) {
 	tpl := func(field string) map[string]any { return map[string]any{"product_org_id": "id", field: "v"} }
 	cases := []struct {
 		name, field, payload string
-		check               func(ProductOrg) bool
+		check                func(ProductOrg) bool
 	}{
 		{"numeric id", "", `{"id": 123456789012345678901234567890}`, func(p ProductOrg) bool { return p.ID == "123456789012345678901234567890" }},
 		{"trimmed id", "", `{"id": "  ws 1 "}`, func(p ProductOrg) bool { return p.ID == "ws 1" }},

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/trailspark/trailspark/engine/errs"
+	"github.com/trailspark/trailspark/engine/productorg"
 )
 
 // KeyType says which ingestion endpoint an API key opens.
@@ -114,7 +115,9 @@ func validateTemplate(t map[string]any) error {
 	if _, ok := t["product_org_id"]; !ok {
 		return errs.Invalid("payload_template.product_org_id", "required", "payload_template must map product_org_id")
 	}
-	return nil
+	// The webhook applies the template with engine/productorg: refuse at
+	// creation what it would refuse on every call (e.g. "a..b" paths).
+	return productorg.Validate(t)
 }
 
 // AddKey records a new key built from in (already validated) and the generated
