@@ -45,6 +45,7 @@ func addClientCommands(root *cobra.Command) {
 	root.AddCommand(
 		newRegisterCmd(), newLoginCmd(), newLogoutCmd(), newWhoamiCmd(),
 		newTokenCmd(), newOrgCmd(), newMemberCmd(), newInviteCmd(), newKeyCmd(),
+		newSignalsCmd(), newRulesCmd(), newLeadsCmd(), newAccountsCmd(),
 	)
 }
 
