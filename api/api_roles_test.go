@@ -40,6 +40,7 @@ type roleFixture struct {
 	rule   string     // a mapping rule
 	acct   string     // an account
 	porg   string     // a product org
+	job    string     // a bulk import's job
 }
 
 // roleUsers are the people of the matrix; they belong to many fixtures.
@@ -185,6 +186,17 @@ func sharedProductOrg(e *tenv, u *roleUsers, f *roleFixture) string {
 		f.porg = acc.ID
 	}
 	return f.porg
+}
+
+func sharedJob(e *tenv, u *roleUsers, f *roleFixture) string {
+	if f.job == "" {
+		var s struct {
+			JobID string `json:"job_id"`
+		}
+		e.ok(e.do("POST", "/api/signal-staging/bulk/"+sharedIngestKey(e, u, f), "", rawBody(`{"email":"matrix.job@globex.com"}`)), 200, &s)
+		f.job = s.JobID
+	}
+	return f.job
 }
 
 func sharedAccount(e *tenv, u *roleUsers, f *roleFixture) string {
@@ -394,12 +406,28 @@ var matrix = []matrixRow{
 		prep: func(e *tenv, u *roleUsers, f *roleFixture) (map[string]string, any) {
 			return map[string]string{"lead": sharedLead(e, u, f)}, nil
 		}},
+	{name: "signal queue", method: "GET", path: "/orgs/{org}/signal-queue", min: "viewer",
+		want: [nCallers]int{401, 200, 200, 200, 200, 200, 404, 401}, prep: noPrep},
+	{name: "preview rule", method: "POST", path: "/orgs/{org}/signal-rules/preview", min: "editor",
+		want: [nCallers]int{401, 403, 200, 200, 200, 200, 404, 401},
+		prep: func(e *tenv, u *roleUsers, f *roleFixture) (map[string]string, any) {
+			return nil, map[string]any{"rule": matrixRule("matrix preview")}
+		}},
+	{name: "process signals", method: "POST", path: "/orgs/{org}/signals/process", min: "editor",
+		want: [nCallers]int{401, 403, 200, 200, 200, 200, 404, 401}, prep: noPrep},
 	{name: "list product orgs", method: "GET", path: "/orgs/{org}/product-orgs", min: "viewer",
 		want: [nCallers]int{401, 200, 200, 200, 200, 200, 404, 401}, prep: noPrep},
 	{name: "get product org", method: "GET", path: "/orgs/{org}/product-orgs/{porg}", min: "viewer",
 		want: [nCallers]int{401, 200, 200, 200, 200, 200, 404, 401},
 		prep: func(e *tenv, u *roleUsers, f *roleFixture) (map[string]string, any) {
 			return map[string]string{"porg": sharedProductOrg(e, u, f)}, nil
+		}},
+	{name: "list jobs", method: "GET", path: "/orgs/{org}/jobs", min: "viewer",
+		want: [nCallers]int{401, 200, 200, 200, 200, 200, 404, 401}, prep: noPrep},
+	{name: "get job", method: "GET", path: "/orgs/{org}/jobs/{job}", min: "viewer",
+		want: [nCallers]int{401, 200, 200, 200, 200, 200, 404, 401},
+		prep: func(e *tenv, u *roleUsers, f *roleFixture) (map[string]string, any) {
+			return map[string]string{"job": sharedJob(e, u, f)}, nil
 		}},
 	{name: "list accounts", method: "GET", path: "/orgs/{org}/accounts", min: "viewer",
 		want: [nCallers]int{401, 200, 200, 200, 200, 200, 404, 401}, prep: noPrep},
@@ -453,7 +481,7 @@ func TestMatrixMatchesRoleTable(t *testing.T) {
 	inMatrix := map[string]bool{}
 	for _, row := range matrix {
 		p := strings.NewReplacer("{org}", ":org", "{user}", ":user", "{inv}", ":id", "{key}", ":id",
-			"{sig}", ":id", "{rule}", ":id", "{lead}", ":id", "{acct}", ":id", "{porg}", ":id").Replace(row.path)
+			"{sig}", ":id", "{rule}", ":id", "{lead}", ":id", "{acct}", ":id", "{porg}", ":id", "{job}", ":id").Replace(row.path)
 		inMatrix[row.method+" /api/v1"+p] = true
 	}
 	for _, r := range api.New(nil, api.Options{}).Routes() {

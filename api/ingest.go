@@ -134,6 +134,9 @@ func (s *Server) ingestSingle(c *gin.Context, pathSource, pathKey string) {
 		return
 	}
 	c.Set(ctxOrg, id.OrgID)
+	if !s.admitIngest(c, id, 1) {
+		return
+	}
 	res, err := s.client.Ingest().Accept(c.Request.Context(), actors.AcceptOptions{Org: id.OrgID, KeyID: id.KeyID,
 		ForcedSource: src, IdempotencyKey: c.GetHeader("Idempotency-Key"), ReceivedAt: s.now()}, [][]byte{body})
 	if err != nil {
@@ -186,6 +189,9 @@ func (s *Server) ingestBatch(c *gin.Context, pathKey string) {
 		return
 	}
 	c.Set(ctxOrg, id.OrgID)
+	if !s.admitIngest(c, id, len(b.Items)) {
+		return
+	}
 	raws := make([][]byte, len(b.Items))
 	for i, it := range b.Items {
 		raws[i] = it
@@ -225,6 +231,9 @@ type bulkSummary struct {
 	Duplicates int         `json:"duplicates"`
 	Errors     []bulkError `json:"errors"`
 	DurationMS int64       `json:"duration_ms"`
+	// JobID is the import's job (api/jobs.go), also named by the Location
+	// header.
+	JobID string `json:"job_id"`
 }
 
 type bulkError struct {
@@ -235,7 +244,9 @@ type bulkError struct {
 // bulk serves POST /api/signal-staging/bulk/:apiKey: NDJSON or a JSON
 // array, streamed (never held whole in memory), appended in chunks. It
 // answers when everything is durable, with a summary and the first 100
-// errors by line.
+// errors by line. Each import is a job whose progress is written after
+// every chunk (api/jobs.go); chunks wait for the rate limits rather than
+// being refused (api/ratelimit.go).
 func (s *Server) bulk(c *gin.Context) {
 	start := time.Now()
 	if sig := c.GetHeader("X-TrailSpark-Signature"); sig != "" {
@@ -253,13 +264,23 @@ func (s *Server) bulk(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	r := signal.NewBulkReader(c.Request.Body, bulkMaxLine)
-	sum := bulkSummary{Errors: []bulkError{}}
+	job, err := s.client.StartJob(c.Request.Context(), id.OrgID, actors.JobKindSignalImport, id.KeyID)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.Header("Location", jobPath(id.OrgID, job.ID()))
+	body := &countingReader{r: c.Request.Body}
+	r := signal.NewBulkReader(body, bulkMaxLine)
+	sum := bulkSummary{Errors: []bulkError{}, JobID: job.ID()}
 	var chunk [][]byte
 	var lines []int
 	flush := func() error {
 		if len(chunk) == 0 {
 			return nil
+		}
+		if err := s.waitIngest(c.Request.Context(), id, len(chunk)); err != nil {
+			return err
 		}
 		res, err := s.client.Ingest().Accept(c.Request.Context(), actors.AcceptOptions{Org: id.OrgID, KeyID: id.KeyID,
 			ForcedSource: src, ReceivedAt: s.now()}, chunk)
@@ -280,7 +301,13 @@ func (s *Server) bulk(c *gin.Context) {
 			}
 		}
 		chunk, lines = chunk[:0], lines[:0]
+		s.jobProgress(c.Request.Context(), job, &sum, body.n)
 		return nil
+	}
+	// stop ends the job as failed and answers with err.
+	stop := func(err error) {
+		s.endJob(c.Request.Context(), job, &sum, body.n, err)
+		fail(c, err)
 	}
 	for {
 		item, line, err := r.Next()
@@ -289,8 +316,10 @@ func (s *Server) bulk(c *gin.Context) {
 		}
 		if err != nil {
 			var ue *errs.Error
-			if !errors.As(err, &ue) {
-				ue = errs.Invalid("", "malformed_json", "%s", err.Error())
+			if !errors.As(err, &ue) { // the body could not be read: the client went away, a timeout
+				stop(errs.Invalid("", "malformed_json", "the body could not be read after %d bytes; the import stopped (job %s has what was stored)",
+					body.n, job.ID()))
+				return
 			}
 			sum.Rejected++
 			if len(sum.Errors) < 100 {
@@ -303,15 +332,16 @@ func (s *Server) bulk(c *gin.Context) {
 		lines = append(lines, line)
 		if len(chunk) == bulkChunk {
 			if err := flush(); err != nil {
-				fail(c, err)
+				stop(err)
 				return
 			}
 		}
 	}
 	if err := flush(); err != nil {
-		fail(c, err)
+		stop(err)
 		return
 	}
+	s.endJob(c.Request.Context(), job, &sum, body.n, nil)
 	sum.DurationMS = time.Since(start).Milliseconds()
 	c.JSON(http.StatusOK, sum)
 }

@@ -388,6 +388,13 @@ func TestResponsesMatchOpenAPI(t *testing.T) {
 	if sum["accepted"] != 2.0 || sum["duplicates"] != 1.0 || sum["rejected"] != 1.0 {
 		t.Errorf("bulk NDJSON: %v, want 2 accepted, 1 duplicate, 1 rejected", sum)
 	}
+	// Each import is a job.
+	jobID, _ := sum["job_id"].(string)
+	v.must(200, "GET", base+"/jobs/"+jobID, ann, nil)
+	v.must(200, "GET", base+"/jobs?limit=1", ann, nil)
+	v.must(400, "GET", base+"/jobs?limit=0", ann, nil)
+	v.must(404, "GET", base+"/jobs/job_nope", ann, nil)
+	v.must(401, "GET", base+"/jobs", "", nil)
 	v.must(200, "POST", bulk+ing, "", []any{map[string]any{"email": "ann.lee@globex.com", "event": "Pricing Viewed", "source": "website"}})
 	v.mustSend(400, call{method: "POST", path: bulk + ing, raw: []byte(ndjson), ctype: "application/x-ndjson",
 		header: map[string]string{"X-TrailSpark-Signature": "t=1,v1=00"}})
@@ -478,6 +485,14 @@ func TestResponsesMatchOpenAPI(t *testing.T) {
 	})
 	v.must(404, "PUT", base+"/signal-rules/rule_missing", ann, map[string]any{"name": "x", "signal_type": "page_view",
 		"mappings": []any{map[string]any{"path": "email", "target": "email"}}})
+	v.must(200, "GET", base+"/signal-queue?scan=100", ann, nil)
+	v.must(400, "GET", base+"/signal-queue?scan=0", ann, nil)
+	v.must(200, "POST", base+"/signal-rules/preview", ann, map[string]any{"rule": map[string]any{
+		"name": "Preview", "signal_type": "page_view",
+		"conditions": map[string]any{"path": "event", "op": "equals", "value": "Viewed"},
+		"mappings":   []any{map[string]any{"path": "email", "target": "email"}}}, "last": 100})
+	v.must(400, "POST", base+"/signal-rules/preview", ann, map[string]any{"rule": map[string]any{"name": ""}})
+	v.must(200, "POST", base+"/signals/process?wait=5", ann, nil)
 	v.must(204, "DELETE", base+"/signal-rules/"+ruleID, ann, nil)
 	v.must(404, "DELETE", base+"/signal-rules/"+ruleID, ann, nil)
 

@@ -174,11 +174,10 @@ func TestProductOrgWebhookErrorsNameFields(t *testing.T) {
 	if len(l.Items) != 0 {
 		t.Errorf("refused payloads stored: %+v", l.Items)
 	}
-	// A template the tenant accepted but the mapping cannot use.
-	bad := e.key(o.id, o.owner.Token, map[string]any{"name": "bad template", "type": "product_org",
-		"payload_template": map[string]any{"product_org_id": "data..id"}})
-	e.fails(e.do("POST", porgHook+bad.Key, "", map[string]any{"data": map[string]any{"id": "w"}}),
-		http.StatusBadRequest, "invalid_template", "payload_template.product_org_id")
+	// A template the mapping cannot use is refused when the key is created.
+	e.fails(e.do("POST", "/api/v1/orgs/"+o.id+"/api-keys", o.owner.Token, map[string]any{"name": "bad template", "type": "product_org",
+		"payload_template": map[string]any{"product_org_id": "data..id"}}),
+		http.StatusBadRequest, "invalid_format", "payload_template.product_org_id")
 }
 
 func TestProductOrgWebhookAuth(t *testing.T) {

@@ -1,7 +1,7 @@
 package api
 
 import (
-	"container/list"
+	dlist "container/list"
 	"context"
 	"errors"
 	"fmt"
@@ -43,9 +43,9 @@ import (
 //
 // The buckets are per node (reference/stack.md §6): a cluster of N nodes
 // admits up to N times the rate, so set the rates to the quota divided by N.
-// They live in bounded LRU maps (maxTrackedLimiters per kind), so memory
-// stays bounded however many keys and organizations send; a bucket evicted
-// after a quiet spell comes back full.
+// They live in bounded LRU maps (IngestLimits.MaxTracked per kind, default
+// 10,000), so memory stays bounded however many keys and organizations
+// send; a bucket evicted after a quiet spell comes back full.
 
 // IngestLimits configures the ingestion rate limits. A zero rate is
 // unlimited; a zero burst with a non-zero rate means a burst of one second
@@ -69,13 +69,13 @@ type ingestLimiter struct {
 }
 
 func newIngestLimiter(l IngestLimits) *ingestLimiter {
-	max := l.MaxTracked
-	if max <= 0 {
-		max = defaultMaxTrackedLimiters
+	n := l.MaxTracked
+	if n <= 0 {
+		n = defaultMaxTrackedLimiters
 	}
 	return &ingestLimiter{
-		key: newLimiterSet("this API key", l.KeyRate, l.KeyBurst, max),
-		org: newLimiterSet("this organization", l.OrgRate, l.OrgBurst, max),
+		key: newLimiterSet("this API key", l.KeyRate, l.KeyBurst, n),
+		org: newLimiterSet("this organization", l.OrgRate, l.OrgBurst, n),
 	}
 }
 
@@ -147,8 +147,8 @@ type limiterSet struct {
 	max   int
 
 	mu    sync.Mutex
-	ll    *list.List // front: most recently used
-	items map[string]*list.Element
+	ll    *dlist.List // front: most recently used
+	items map[string]*dlist.Element
 }
 
 type limiterEntry struct {
@@ -156,14 +156,14 @@ type limiterEntry struct {
 	lim *rate.Limiter
 }
 
-func newLimiterSet(what string, r float64, burst, max int) *limiterSet {
+func newLimiterSet(what string, r float64, burst, maxTracked int) *limiterSet {
 	if r <= 0 {
 		return nil
 	}
 	if burst <= 0 {
 		burst = max(1, int(math.Ceil(r)))
 	}
-	return &limiterSet{what: what, limit: rate.Limit(r), burst: burst, max: max, ll: list.New(), items: map[string]*list.Element{}}
+	return &limiterSet{what: what, limit: rate.Limit(r), burst: burst, max: maxTracked, ll: dlist.New(), items: map[string]*dlist.Element{}}
 }
 
 // get returns id's bucket, creating it (full) when absent and evicting the

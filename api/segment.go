@@ -95,6 +95,9 @@ func (s *Server) segmentSingle(c *gin.Context, typ string) {
 		return
 	}
 	c.Set(ctxOrg, id.OrgID)
+	if !s.admitIngest(c, id, 1) {
+		return
+	}
 	body, e := withCallType(body, typ)
 	if e != nil {
 		fail(c, e)
@@ -132,6 +135,9 @@ func (s *Server) segmentBatch(c *gin.Context) {
 	b, err := signal.ParseBatch(body)
 	if err != nil {
 		fail(c, err)
+		return
+	}
+	if !s.admitIngest(c, id, len(b.Items)) {
 		return
 	}
 	opts := s.segmentOptions(c, id)

@@ -39,6 +39,9 @@ type Options struct {
 	Now func() time.Time
 	// Pprof serves Go's profiler at /debug/pprof/ to the operator.
 	Pprof bool
+	// IngestLimits are the per-key and per-organization ingestion rate
+	// limits (api/ratelimit.go; zero rates: unlimited).
+	IngestLimits IngestLimits
 }
 
 // Server is the HTTP API of one node.
@@ -49,6 +52,7 @@ type Server struct {
 	log          hclog.Logger
 	now          func() time.Time
 	metrics      *metrics
+	limits       *ingestLimiter
 	engine       *gin.Engine
 }
 
@@ -65,7 +69,7 @@ func New(client *actors.Client, opts Options) *Server {
 	}
 	gin.SetMode(gin.ReleaseMode)
 	s := &Server{client: client, hasher: opts.Hasher, operatorHash: opts.OperatorTokenHash,
-		log: opts.Logger.Named("http"), now: opts.Now, metrics: newMetrics()}
+		log: opts.Logger.Named("http"), now: opts.Now, metrics: newMetrics(), limits: newIngestLimiter(opts.IngestLimits)}
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
 	r.Use(requestID(), accessLog(s.log, s.metrics), recovery(s.log))
@@ -145,9 +149,15 @@ func New(client *actors.Client, opts Options) *Server {
 	authed.POST("/orgs/:org/api-keys/:id/revoke", s.revokeKey)
 	authed.POST("/orgs/:org/api-keys/:id/rotate", s.rotateKey)
 
+	authed.GET("/orgs/:org/jobs", s.listJobs)
+	authed.GET("/orgs/:org/jobs/:id", s.getJob)
+
 	authed.GET("/orgs/:org/signals", s.listSignals)
 	authed.GET("/orgs/:org/signals/stats", s.signalStats)
 	authed.GET("/orgs/:org/signals/:id", s.getSignal)
+	authed.POST("/orgs/:org/signals/process", s.processSignals)
+	authed.GET("/orgs/:org/signal-queue", s.signalQueue)
+	authed.POST("/orgs/:org/signal-rules/preview", s.previewRule)
 	authed.GET("/orgs/:org/signal-rules", s.listRules)
 	authed.POST("/orgs/:org/signal-rules", s.createRule)
 	authed.GET("/orgs/:org/signal-rules/:id", s.getRule)

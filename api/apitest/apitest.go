@@ -81,6 +81,8 @@ type Options struct {
 	DisallowUserOrgCreation bool
 	// Start is the clock's start (default 2026-01-05 09:00 UTC).
 	Start time.Time
+	// IngestLimits are the ingestion rate limits (default: unlimited).
+	IngestLimits api.IngestLimits
 }
 
 // Start runs a node until the test ends.
@@ -120,7 +122,7 @@ func Start(t testing.TB, opts ...Options) *Node {
 	}
 	opTok, _, _ := credential.NewToken(rand.Reader, "tso_")
 	srv := api.New(actors.NewClient(node, env), api.Options{OperatorTokenHash: hasher.Hash(opTok), Hasher: hasher,
-		Logger: log, Now: clock.Now})
+		Logger: log, Now: clock.Now, IngestLimits: o.IngestLimits})
 	hs := httptest.NewServer(srv.Handler())
 	t.Cleanup(func() {
 		hs.Close()

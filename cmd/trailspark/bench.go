@@ -62,7 +62,9 @@ func startBenchNode() (*benchNode, time.Duration, error) {
 	cmd := exec.Command(exe, "serve", "--data-dir", dir, "--listen", "127.0.0.1:0", "--log-level", "warn")
 	// Passwords keep the production KDF: login latency is part of the story,
 	// but it is measured separately from the other management calls.
-	cmd.Env = append(os.Environ(), "TRAILSPARK_ADMIN_TOKEN=bench-operator-token-0123456789", "TRAILSPARK_DEBUG_PPROF=true")
+	cmd.Env = append(os.Environ(), "TRAILSPARK_ADMIN_TOKEN=bench-operator-token-0123456789", "TRAILSPARK_DEBUG_PPROF=true",
+		// The bench measures capacity, not the rate limits.
+		"TRAILSPARK_INGEST_RATE_PER_KEY=0", "TRAILSPARK_INGEST_RATE_PER_ORG=0")
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		return nil, 0, err

@@ -85,6 +85,13 @@ type Config struct {
 	ClusterPort int `yaml:"cluster_port" env:"TRAILSPARK_CLUSTER_PORT"`
 	// DebugPprof serves Go's profiler at /debug/pprof/ to the operator.
 	DebugPprof bool `yaml:"debug_pprof" env:"TRAILSPARK_DEBUG_PPROF"`
+	// Ingestion rate limits of this node, in signals per second and bucket
+	// sizes, per API key and per organization (0 rate = unlimited). In a
+	// cluster each node enforces its own: divide the quota by the nodes.
+	IngestRatePerKey  int `yaml:"ingest_rate_per_key" env:"TRAILSPARK_INGEST_RATE_PER_KEY"`
+	IngestBurstPerKey int `yaml:"ingest_burst_per_key" env:"TRAILSPARK_INGEST_BURST_PER_KEY"`
+	IngestRatePerOrg  int `yaml:"ingest_rate_per_org" env:"TRAILSPARK_INGEST_RATE_PER_ORG"`
+	IngestBurstPerOrg int `yaml:"ingest_burst_per_org" env:"TRAILSPARK_INGEST_BURST_PER_ORG"`
 }
 
 // Default returns the single-node defaults.
@@ -101,6 +108,10 @@ func Default() Config {
 		AllowUserOrgCreation: true,
 		MaxBodyBytes:         1 << 20,
 		PasswordHashing:      "default",
+		IngestRatePerKey:     10000,
+		IngestBurstPerKey:    20000,
+		IngestRatePerOrg:     20000,
+		IngestBurstPerOrg:    40000,
 	}
 }
 
@@ -155,6 +166,12 @@ func (c *Config) LoadEnv(lookup func(string) (string, bool)) error {
 	return nil
 }
 
+// Bounds of the ingestion rate-limit settings.
+const (
+	maxIngestRate  = 10_000_000
+	maxIngestBurst = 100_000_000
+)
+
 // Validate reports every problem at once, each naming the setting.
 func (c *Config) Validate() error {
 	var problems []string
@@ -198,6 +215,20 @@ func (c *Config) Validate() error {
 	}
 	if c.ClusterPort < 0 || c.ClusterPort > 65535 {
 		add("cluster_port: %d is not a port", c.ClusterPort)
+	}
+	for _, l := range []struct {
+		name        string
+		rate, burst int
+	}{{"per_key", c.IngestRatePerKey, c.IngestBurstPerKey}, {"per_org", c.IngestRatePerOrg, c.IngestBurstPerOrg}} {
+		if l.rate < 0 || l.rate > maxIngestRate {
+			add("ingest_rate_%s: %d must be between 0 (unlimited) and %d signals/s", l.name, l.rate, maxIngestRate)
+		}
+		switch {
+		case l.burst < 0 || l.burst > maxIngestBurst:
+			add("ingest_burst_%s: %d must be between 0 and %d signals (at least 1 while ingest_rate_%s is not 0)", l.name, l.burst, maxIngestBurst, l.name)
+		case l.rate > 0 && l.burst < 1:
+			add("ingest_burst_%s: must be at least 1 while ingest_rate_%s is not 0", l.name, l.name)
+		}
 	}
 	if len(problems) > 0 {
 		return fmt.Errorf("invalid configuration:\n  %s", strings.Join(problems, "\n  "))

@@ -137,7 +137,11 @@ func Start(cfg Config, log hclog.Logger) (n *Node, err error) {
 		}
 	}()
 	srv := api.New(client, api.Options{OperatorTokenHash: hasher.Hash(operator),
-		Hasher: hasher, MaxBodyBytes: cfg.MaxBodyBytes, Logger: log, Pprof: cfg.DebugPprof})
+		Hasher: hasher, MaxBodyBytes: cfg.MaxBodyBytes, Logger: log, Pprof: cfg.DebugPprof,
+		IngestLimits: api.IngestLimits{
+			KeyRate: float64(cfg.IngestRatePerKey), KeyBurst: cfg.IngestBurstPerKey,
+			OrgRate: float64(cfg.IngestRatePerOrg), OrgBurst: cfg.IngestBurstPerOrg,
+		}})
 
 	n.ln, err = net.Listen("tcp", cfg.Listen)
 	if err != nil {
