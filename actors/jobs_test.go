@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/trailspark/trailspark/engine/clocktest"
 	"sync"
 	"testing"
 	"time"
@@ -12,29 +13,11 @@ import (
 	"github.com/trailspark/trailspark/engine/errs"
 )
 
-// jobClock is a settable clock for Env.Clock.
-type jobClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *jobClock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *jobClock) advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
-func jobEnv(t *testing.T) (*Env, *jobClock) {
+func jobEnv(t *testing.T) (*Env, *clocktest.Clock) {
 	t.Helper()
 	env := testEnv(t)
-	clk := &jobClock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
-	env.Clock = clk.now
+	clk := clocktest.New(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
+	env.Clock = clk.Now
 	return env, clk
 }
 
@@ -54,7 +37,7 @@ func wantKind(t *testing.T, err error, kind errs.Kind, code string) {
 func TestJobLifecycle(t *testing.T) {
 	env, clk := jobEnv(t)
 	ctx := context.Background()
-	start := clk.now()
+	start := clk.Now()
 	run, err := startJob(ctx, env, jobOrgA, JobKindSignalImport, "key_1")
 	if err != nil {
 		t.Fatal(err)
@@ -69,7 +52,7 @@ func TestJobLifecycle(t *testing.T) {
 	}
 
 	// Progress is written through; the caller's slice is copied.
-	clk.advance(time.Second)
+	clk.Advance(time.Second)
 	p := JobProgress{Accepted: 500, Rejected: 1, BytesRead: 4096, Errors: []JobLineError{{Line: 7, Error: JobError{Code: "malformed_json", Message: "bad"}}}}
 	if err := run.Update(ctx, p); err != nil {
 		t.Fatal(err)
@@ -88,7 +71,7 @@ func TestJobLifecycle(t *testing.T) {
 	for i := 0; i < 150; i++ {
 		many.Errors = append(many.Errors, JobLineError{Line: i + 1, Error: JobError{Code: "x", Message: "x"}})
 	}
-	clk.advance(time.Second)
+	clk.Advance(time.Second)
 	if err := run.Complete(ctx, many); err != nil {
 		t.Fatal(err)
 	}
@@ -187,7 +170,7 @@ func TestJobListNewestFirst(t *testing.T) {
 			t.Fatal(err)
 		}
 		ids = append(ids, run.ID())
-		clk.advance(time.Minute)
+		clk.Advance(time.Minute)
 	}
 	if _, err := startJob(ctx, env, jobOrgB, JobKindSignalImport, ""); err != nil {
 		t.Fatal(err)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/trailspark/trailspark/engine/clocktest"
 	"reflect"
 	"sort"
 	"strings"
@@ -18,29 +19,11 @@ import (
 	"github.com/trailspark/trailspark/store"
 )
 
-// porgClock is a settable clock for Env.Clock.
-type porgClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *porgClock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *porgClock) advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
-func porgEnv(t *testing.T) (*Env, *Client, *porgClock) {
+func porgEnv(t *testing.T) (*Env, *Client, *clocktest.Clock) {
 	t.Helper()
 	env := testEnv(t)
-	clk := &porgClock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
-	env.Clock = clk.now
+	clk := clocktest.New(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
+	env.Clock = clk.Now
 	return env, &Client{env: env}, clk
 }
 
@@ -100,17 +83,17 @@ func TestUpsertProductOrgKeepsCreatedAtAndMerges(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !first.Created || first.Record.UpdateCount != 1 || !first.Record.CreatedAt.Equal(clk.now()) || !first.Record.UpdatedAt.Equal(clk.now()) {
+	if !first.Created || first.Record.UpdateCount != 1 || !first.Record.CreatedAt.Equal(clk.Now()) || !first.Record.UpdatedAt.Equal(clk.Now()) {
 		t.Fatalf("first: created %v %+v", first.Created, first.Record)
 	}
-	created := clk.now()
-	clk.advance(time.Hour)
+	created := clk.Now()
+	clk.Advance(time.Hour)
 	second, err := env.upsertProductOrg(ctx, org, "key_b", update(t, porgTemplate, `{"id":"ws_1","users":9,"plan":null}`))
 	if err != nil {
 		t.Fatal(err)
 	}
 	r := second.Record
-	if second.Created || r.UpdateCount != 2 || !r.CreatedAt.Equal(created) || !r.UpdatedAt.Equal(clk.now()) || r.KeyID != "key_b" {
+	if second.Created || r.UpdateCount != 2 || !r.CreatedAt.Equal(created) || !r.UpdatedAt.Equal(clk.Now()) || r.KeyID != "key_b" {
 		t.Fatalf("second: created %v %+v", second.Created, r)
 	}
 	if r.Name != "Northwind" || *r.UserCount != 9 || r.PlanName != "" || r.Custom["seats_used"] != 2.0 {
@@ -305,7 +288,7 @@ func TestUpsertGroupAccount(t *testing.T) {
 	}
 
 	// Later calls update it; a call without a name keeps the name.
-	clk.advance(time.Minute)
+	clk.Advance(time.Minute)
 	again, err := c.UpsertGroupAccount(ctx, org, "g-1", map[string]any{"name": "Globex Corp", "website": "globex.io"})
 	if err != nil || again != id {
 		t.Fatalf("second call: %q, %v", again, err)
@@ -314,7 +297,7 @@ func TestUpsertGroupAccount(t *testing.T) {
 		t.Fatal(err)
 	}
 	a = loadAccount(t, env, org, id)
-	if a.Name != "Globex Corp" || a.Domain != "globex.io" || !a.UpdatedAt.Equal(clk.now()) {
+	if a.Name != "Globex Corp" || a.Domain != "globex.io" || !a.UpdatedAt.Equal(clk.Now()) {
 		t.Errorf("updated account %+v", a)
 	}
 	if ids, _ := env.accountsByDomain(ctx, org, "globex.com"); len(ids) != 0 {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/trailspark/trailspark/engine/clocktest"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -21,23 +22,6 @@ import (
 // Unit tests of the ingestion limiter on a fake clock; they start no node
 // (safe under -race). The limits through a real node are in jobs_test.go
 // (TestIngestRateLimit*).
-
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
 
 var t0 = time.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC)
 
@@ -227,8 +211,8 @@ func TestRateLimiterAnswer(t *testing.T) {
 // A bulk chunk waits on the server's clock for its tokens instead of being
 // refused, and gives them back when the request goes away.
 func TestRateLimiterBulkWaits(t *testing.T) {
-	clk := &fakeClock{t: t0}
-	s := &Server{now: clk.now, limits: newIngestLimiter(IngestLimits{KeyRate: 100, KeyBurst: 100})}
+	clk := clocktest.New(t0)
+	s := &Server{now: clk.Now, limits: newIngestLimiter(IngestLimits{KeyRate: 100, KeyBurst: 100})}
 	id := &actors.KeyIdentity{OrgID: "org_a", KeyID: "key_a"}
 	ctx := context.Background()
 	if err := s.waitIngest(ctx, id, 100); err != nil {
@@ -241,13 +225,13 @@ func TestRateLimiterBulkWaits(t *testing.T) {
 		t.Fatalf("returned before the clock moved: %v", err)
 	case <-time.After(300 * time.Millisecond):
 	}
-	clk.advance(400 * time.Millisecond)
+	clk.Advance(400 * time.Millisecond)
 	select {
 	case err := <-done:
 		t.Fatalf("returned 100 ms early: %v", err)
 	case <-time.After(300 * time.Millisecond):
 	}
-	clk.advance(100 * time.Millisecond)
+	clk.Advance(100 * time.Millisecond)
 	select {
 	case err := <-done:
 		if err != nil {
@@ -257,7 +241,7 @@ func TestRateLimiterBulkWaits(t *testing.T) {
 		t.Fatal("still waiting after the clock passed the reservation")
 	}
 	// Webhooks meanwhile see the debt: the bucket is empty at t0+0.5s.
-	refused(t, s.limits.admit(clk.now(), "key_a", "org_a", 1), "this API key", 1)
+	refused(t, s.limits.admit(clk.Now(), "key_a", "org_a", 1), "this API key", 1)
 
 	// Cancelling a wait returns its tokens.
 	cctx, cancel := context.WithCancel(ctx)
@@ -267,7 +251,7 @@ func TestRateLimiterBulkWaits(t *testing.T) {
 	if err := <-done; errs.As(err).Kind != errs.KindUnavailable {
 		t.Fatalf("cancelled wait: %v", err)
 	}
-	if got := s.limits.key.get("key_a").TokensAt(clk.now()); got < -0.001 || got > 0.001 {
+	if got := s.limits.key.get("key_a").TokensAt(clk.Now()); got < -0.001 || got > 0.001 {
 		t.Errorf("after the cancelled wait the bucket has %v tokens, want 0", got)
 	}
 }

@@ -17,34 +17,18 @@ import (
 	"github.com/trailspark/trailspark/actors"
 	"github.com/trailspark/trailspark/api"
 	"github.com/trailspark/trailspark/cluster"
+	"github.com/trailspark/trailspark/engine/clocktest"
 	"github.com/trailspark/trailspark/engine/credential"
 	"github.com/trailspark/trailspark/engine/seal"
 	"github.com/trailspark/trailspark/store"
 	badgerstore "github.com/trailspark/trailspark/store/badger"
 )
 
-// Clock is a settable clock.
-type Clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
+// Clock is the settable test clock.
+type Clock = clocktest.Clock
 
-// NewClock starts at t.
-func NewClock(t time.Time) *Clock { return &Clock{t: t} }
-
-// Now returns the current fake time.
-func (c *Clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-// Advance moves the clock forward.
-func (c *Clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
+// NewClock starts a clock at t.
+func NewClock(t time.Time) *Clock { return clocktest.New(t) }
 
 // SyncBuffer is a goroutine-safe log sink.
 type SyncBuffer struct {
