@@ -3,12 +3,12 @@ package mapping_test
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/trailspark/trailspark/engine/errs"
+	"github.com/trailspark/trailspark/engine/errs/errstest"
 	"github.com/trailspark/trailspark/engine/mapping"
 )
 
@@ -18,32 +18,13 @@ var t0 = time.Date(2025, time.March, 10, 9, 30, 0, 0, time.UTC)
 // wantErr asserts err is an *errs.Error with the given kind, code and field.
 func wantErr(t *testing.T, err error, kind errs.Kind, code, field string) {
 	t.Helper()
-	if err == nil {
-		t.Fatalf("got nil error, want %s/%s (field %q)", kind, code, field)
-	}
-	var e *errs.Error
-	if !errors.As(err, &e) {
-		t.Fatalf("error %v (%T) is not an *errs.Error", err, err)
-	}
-	if e == nil {
-		t.Fatalf("error is a typed nil *errs.Error, want %s/%s (field %q)", kind, code, field)
-	}
-	if e.Kind != kind || e.Code != code || e.Field != field {
-		t.Fatalf("got kind=%s code=%s field=%q (%v), want kind=%s code=%s field=%q",
-			e.Kind, e.Code, e.Field, e.Message, kind, code, field)
-	}
-	if e.Message == "" {
-		t.Errorf("error %s has an empty message", e.Code)
-	}
+	errstest.Want(t, err, kind, code, field)
 }
 
-// wantNoErr asserts err is nil, catching typed-nil *errs.Error values
-// wrapped in a non-nil error interface.
+// wantNoErr asserts err is nil, catching typed-nil *errs.Error values.
 func wantNoErr(t *testing.T, err error) {
 	t.Helper()
-	if err != nil {
-		t.Fatalf("unexpected error: %v (%T)", err, err)
-	}
+	errstest.NoErr(t, err)
 }
 
 // decode parses a JSON object the way the pipeline may: with float64
