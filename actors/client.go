@@ -41,18 +41,27 @@ type Client struct {
 	env    *Env
 	users  *Users
 	ingest *Ingestor
+	// jobs are the background jobs this node runs (reprocess.go); Close
+	// stops them.
+	jobs *jobRegistry
 }
 
 // NewClient makes a Client over a started node and wires it into env so
 // grains can call each other.
 func NewClient(node *cluster.Node, env *Env) *Client {
-	c := &Client{node: node, env: env, users: NewUsers(env)}
+	c := &Client{node: node, env: env, users: NewUsers(env), jobs: newJobRegistry()}
 	if env.SignalLog != nil {
 		c.ingest = NewIngestor(env, env.SignalLog, node)
 	}
 	env.client = c
 	return c
 }
+
+// Close stops the background jobs the Client runs (reprocess jobs: they
+// end failed, to be started again) and waits for them to end. Call it
+// before stopping the node and closing the store; requests to start a job
+// are refused afterwards.
+func (c *Client) Close() { c.jobs.close() }
 
 // Ingest is the signal intake.
 func (c *Client) Ingest() *Ingestor { return c.ingest }

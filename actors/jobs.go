@@ -62,6 +62,11 @@ type JobProgress struct {
 	BytesRead  int64 `json:"bytes_read"`
 	// Errors are the first 100 refused lines.
 	Errors []JobLineError `json:"errors"`
+	// Reprocess jobs (signal_reprocess) count signals instead; see
+	// ReprocessProgress, which writes these same fields.
+	Scanned   int `json:"scanned,omitempty"`
+	Processed int `json:"processed,omitempty"`
+	Changed   int `json:"changed,omitempty"`
 }
 
 // Job is a job's record.

@@ -47,12 +47,13 @@ type processor struct {
 	free      *identity.FreeMail
 	guards    identity.Guards
 
-	rulesVer uint64
-	ruleSet  *mapping.RuleSet
-	attempts map[uint64]int // failing signal → attempts so far
+	rulesVer   uint64
+	ruleSet    *mapping.RuleSet
+	mergeEpoch string         // keyMergeEpoch as last seen
+	attempts   map[uint64]int // failing signal → attempts so far
 
 	// Caches. An identifier, once linked to a lead, stays linked (only an
-	// admin merge moves it, and merges will invalidate), so positive
+	// admin merge or its undo moves it, and checkMerges invalidates), so positive
 	// lookups are cached; absence is never cached (another partition may
 	// link it). Leads are cached with their version: a stale one fails its
 	// compare-and-set and is reloaded. Domains are cached briefly: an
@@ -104,6 +105,9 @@ func (p *processor) step(ctx context.Context) (int, bool, error) {
 	if err := p.refreshRules(ctx); err != nil {
 		return 0, false, err
 	}
+	if err := p.checkMerges(ctx); err != nil {
+		return 0, false, err
+	}
 	b := newBatch(p)
 	var statuses []store.SignalStatus
 	next := cursor
@@ -136,6 +140,24 @@ func (p *processor) step(ctx context.Context) (int, bool, error) {
 	b.afterCommit(ctx)
 	more := len(entries) == batchSize && stepErr == nil
 	return len(entries), more, stepErr
+}
+
+// checkMerges drops the identifier and lead caches when an admin merged
+// or unmerged leads since the last batch (merges.go bumps keyMergeEpoch in
+// the same write): cached links would keep identifiers on the wrong lead.
+func (p *processor) checkMerges(ctx context.Context) error {
+	epoch := ""
+	if b, _, err := p.env.Store.Load(ctx, keyMergeEpoch(p.org)); err == nil {
+		epoch = string(b)
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	if epoch != p.mergeEpoch {
+		p.idCache = newLRU[string, string](50000)
+		p.leadCache = newLRU[string, cachedLead](2000)
+		p.mergeEpoch = epoch
+	}
+	return nil
 }
 
 func (p *processor) refreshRules(ctx context.Context) error {
@@ -545,18 +567,50 @@ func (b *batch) flush(ctx context.Context) error {
 	env := b.p.env
 	for attempt := 0; attempt < 8; attempt++ {
 		b.accepted = map[string]string{}
-		leads := make([]*Lead, len(b.order))
-		var leadWrites []store.Write
-		for i, id := range b.order {
+		// A lead merged into another by an admin (merges.go) takes no new
+		// signals: its changes go to the survivor (merged_into, followed
+		// once), and so do the links they accept. targets lists the leads
+		// written, each once, with the changes of every lead sent to it.
+		var targets []string
+		loaded := map[string]cachedLead{}
+		redirect := map[string]string{}
+		sources := map[string][]string{}
+		for _, id := range b.order {
 			l, ver, err := b.loadLead(ctx, id, attempt > 0)
 			if err != nil {
 				return err
 			}
+			t := id
+			if l != nil && l.MergedInto != "" && l.MergedInto != id {
+				t = l.MergedInto
+				redirect[id] = t
+			} else {
+				loaded[id] = cachedLead{lead: l, ver: ver}
+			}
+			if _, ok := sources[t]; !ok {
+				targets = append(targets, t)
+			}
+			sources[t] = append(sources[t], id)
+		}
+		leads := make([]*Lead, len(targets))
+		var leadWrites []store.Write
+		for i, id := range targets {
+			cl, ok := loaded[id]
+			if !ok {
+				l, ver, err := b.loadLead(ctx, id, attempt > 0)
+				if err != nil {
+					return err
+				}
+				cl = cachedLead{lead: l, ver: ver}
+			}
+			l, ver := cl.lead, cl.ver
 			if l == nil {
 				l = &Lead{ID: id, Identifiers: []LeadIdentifier{}, CountsByType: map[string]int{}}
 			}
-			for _, c := range b.changes[id] {
-				c(l)
+			for _, src := range sources[id] {
+				for _, c := range b.changes[src] {
+					c(l)
+				}
 			}
 			buf, err := json.Marshal(l)
 			if err != nil {
@@ -565,6 +619,11 @@ func (b *batch) flush(ctx context.Context) error {
 			leads[i] = l
 			leadWrites = append(leadWrites, store.Write{Key: keyLead(b.p.org, id), Value: buf, Expected: ver})
 		}
+		for k, lead := range b.accepted {
+			if t, ok := redirect[lead]; ok {
+				b.accepted[k] = t
+			}
+		}
 		writes := make([]store.Write, 0, len(b.accepted)+len(leadWrites))
 		for k, lead := range b.accepted {
 			writes = append(writes, store.Write{Key: []byte(k), Value: []byte(lead), Expected: store.AnyVersion})
@@ -572,11 +631,14 @@ func (b *batch) flush(ctx context.Context) error {
 		writes = append(writes, leadWrites...)
 		vers, err := env.Store.SaveBatch(ctx, writes)
 		if err == nil {
-			off := len(writes) - len(b.order)
-			for i, id := range b.order {
+			off := len(writes) - len(targets)
+			for i, id := range targets {
 				b.p.leadCache.put(id, cachedLead{lead: leads[i], ver: vers[off+i]})
 			}
 			return nil
+		}
+		for _, id := range targets {
+			b.p.leadCache.del(id)
 		}
 		for _, id := range b.order {
 			b.p.leadCache.del(id)

@@ -86,7 +86,11 @@ type Lead struct {
 	AnonymousLinks int `json:"anonymous_links,omitempty"`
 	// CapReached is set once an identifier was refused at the cap of
 	// identities per person (SPEC §2.4).
-	CapReached bool      `json:"identity_cap_reached,omitempty"`
+	CapReached bool `json:"identity_cap_reached,omitempty"`
+	// MergedInto names the lead this one was merged into by an admin merge
+	// (actors/merges.go): the record is kept, its identifiers moved to the
+	// survivor, and the processor sends its new signals to the survivor.
+	MergedInto string    `json:"merged_into,omitempty"`
 	CreatedAt  time.Time `json:"created_at"`
 	UpdatedAt  time.Time `json:"updated_at"`
 }

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/trailspark/trailspark/api"
 )
@@ -41,6 +42,7 @@ type roleFixture struct {
 	acct   string     // an account
 	porg   string     // a product org
 	job    string     // a bulk import's job
+	merge  string     // a merge of two fresh leads
 }
 
 // roleUsers are the people of the matrix; they belong to many fixtures.
@@ -155,6 +157,48 @@ func sharedSignal(e *tenv, u *roleUsers, f *roleFixture) uint64 {
 		}
 	}
 	return f.sig
+}
+
+// freshLead makes a new lead through a signal and returns its id.
+func freshLead(e *tenv, u *roleUsers, f *roleFixture) string {
+	a := e.ingest(sharedIngestKey(e, u, f), map[string]any{"type": "track", "event": "Matrix",
+		"email": fmt.Sprintf("matrix.fresh.%d@globex.com", e.next())})
+	lead := e.waitSignal(f.org.ID, u.owner.Token, a.ID).LeadID
+	if lead == "" {
+		e.t.Fatalf("signal %d made no lead", a.ID)
+	}
+	return lead
+}
+
+// freshMerge merges two fresh leads as the owner and returns the merge id.
+func freshMerge(e *tenv, u *roleUsers, f *roleFixture) string {
+	a, b := freshLead(e, u, f), freshLead(e, u, f)
+	var m struct {
+		ID string `json:"id"`
+	}
+	e.ok(e.do("POST", "/api/v1/orgs/"+f.org.ID+"/leads/"+a+"/merge", u.owner.Token,
+		map[string]any{"merge_lead_id": b, "reason": "matrix fixture"}), 201, &m)
+	return m.ID
+}
+
+// waitNoRunningJob waits until the organization has no running job.
+func waitNoRunningJob(e *tenv, org, token string) {
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		var l struct {
+			Items []struct {
+				Status string `json:"status"`
+			} `json:"items"`
+		}
+		e.ok(e.do("GET", "/api/v1/orgs/"+org+"/jobs", token, nil), 200, &l)
+		running := false
+		for _, j := range l.Items {
+			running = running || j.Status == "running"
+		}
+		if !running {
+			return
+		}
+	}
+	e.t.Fatalf("a job of %s is still running after 10 s", org)
 }
 
 func sharedLead(e *tenv, u *roleUsers, f *roleFixture) string {
@@ -415,6 +459,36 @@ var matrix = []matrixRow{
 		}},
 	{name: "process signals", method: "POST", path: "/orgs/{org}/signals/process", min: "editor",
 		want: [nCallers]int{401, 403, 200, 200, 200, 200, 404, 401}, prep: noPrep},
+	{name: "list merges", method: "GET", path: "/orgs/{org}/merges", min: "viewer",
+		want: [nCallers]int{401, 200, 200, 200, 200, 200, 404, 401}, prep: noPrep},
+	{name: "get merge", method: "GET", path: "/orgs/{org}/merges/{merge}", min: "viewer",
+		want: [nCallers]int{401, 200, 200, 200, 200, 200, 404, 401},
+		prep: func(e *tenv, u *roleUsers, f *roleFixture) (map[string]string, any) {
+			if f.merge == "" {
+				f.merge = freshMerge(e, u, f)
+			}
+			return map[string]string{"merge": f.merge}, nil
+		}},
+	{name: "merge leads", method: "POST", path: "/orgs/{org}/leads/{lead}/merge", min: "admin",
+		want: [nCallers]int{401, 403, 403, 201, 201, 201, 404, 401},
+		prep: func(e *tenv, u *roleUsers, f *roleFixture) (map[string]string, any) {
+			a, b := freshLead(e, u, f), freshLead(e, u, f)
+			return map[string]string{"lead": a}, map[string]any{"merge_lead_id": b, "reason": "matrix"}
+		}},
+	{name: "undo merge", method: "POST", path: "/orgs/{org}/merges/{merge}/undo", min: "admin",
+		want: [nCallers]int{401, 403, 403, 200, 200, 200, 404, 401},
+		prep: func(e *tenv, u *roleUsers, f *roleFixture) (map[string]string, any) {
+			return map[string]string{"merge": freshMerge(e, u, f)}, nil
+		}},
+	{name: "reprocess rule", method: "POST", path: "/orgs/{org}/signal-rules/{rule}/reprocess", min: "editor",
+		want: [nCallers]int{401, 403, 202, 202, 202, 202, 404, 401},
+		prep: func(e *tenv, u *roleUsers, f *roleFixture) (map[string]string, any) {
+			// A rule of its own per call, and time for the previous job to end
+			// (one reprocess job per organization at a time).
+			rule := e.createRule(f.org.ID, u.owner.Token, matrixRule(fmt.Sprintf("matrix reprocess %d", e.next()))).ID
+			waitNoRunningJob(e, f.org.ID, u.owner.Token)
+			return map[string]string{"rule": rule}, map[string]any{"last": 10}
+		}},
 	{name: "list product orgs", method: "GET", path: "/orgs/{org}/product-orgs", min: "viewer",
 		want: [nCallers]int{401, 200, 200, 200, 200, 200, 404, 401}, prep: noPrep},
 	{name: "get product org", method: "GET", path: "/orgs/{org}/product-orgs/{porg}", min: "viewer",
@@ -481,7 +555,7 @@ func TestMatrixMatchesRoleTable(t *testing.T) {
 	inMatrix := map[string]bool{}
 	for _, row := range matrix {
 		p := strings.NewReplacer("{org}", ":org", "{user}", ":user", "{inv}", ":id", "{key}", ":id",
-			"{sig}", ":id", "{rule}", ":id", "{lead}", ":id", "{acct}", ":id", "{porg}", ":id", "{job}", ":id").Replace(row.path)
+			"{sig}", ":id", "{rule}", ":id", "{lead}", ":id", "{acct}", ":id", "{porg}", ":id", "{merge}", ":id", "{job}", ":id").Replace(row.path)
 		inMatrix[row.method+" /api/v1"+p] = true
 	}
 	for _, r := range api.New(nil, api.Options{}).Routes() {

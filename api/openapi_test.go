@@ -451,6 +451,26 @@ func TestResponsesMatchOpenAPI(t *testing.T) {
 	v.must(404, "GET", base+"/leads/lead_missing", ann, nil)
 	v.must(400, "GET", base+"/leads?limit=500", ann, nil)
 
+	// Merge two leads and undo it.
+	all := v.must(200, "GET", base+"/leads?limit=200", ann, nil)["items"].([]any)
+	var other string
+	for _, it := range all {
+		if id := it.(map[string]any)["id"].(string); id != leadID {
+			other = id
+			break
+		}
+	}
+	if other == "" {
+		t.Fatal("the walk needs two leads to merge")
+	}
+	m := v.must(201, "POST", base+"/leads/"+leadID+"/merge", ann, map[string]any{"merge_lead_id": other, "reason": "same person, two emails"})
+	mergeID := m["id"].(string)
+	v.must(400, "POST", base+"/leads/"+leadID+"/merge", ann, map[string]any{"merge_lead_id": leadID, "reason": "self"})
+	v.must(200, "GET", base+"/merges", ann, nil)
+	v.must(200, "GET", base+"/merges/"+mergeID, ann, nil)
+	v.must(200, "POST", base+"/merges/"+mergeID+"/undo", ann, nil)
+	v.must(409, "POST", base+"/merges/"+mergeID+"/undo", ann, nil)
+
 	acct := v.must(201, "POST", base+"/accounts", ann, map[string]any{"name": "Initech", "domain": "https://www.initech.com/about",
 		"industry": "Software", "employees": 1200, "region": "US", "external_id": "crm-42", "attributes": map[string]any{"tier": "gold"}})
 	v.must(201, "POST", base+"/accounts", bob, map[string]any{"name": "Vandelay", "employees": nil, "attributes": nil})
@@ -493,6 +513,15 @@ func TestResponsesMatchOpenAPI(t *testing.T) {
 		"mappings":   []any{map[string]any{"path": "email", "target": "email"}}}, "last": 100})
 	v.must(400, "POST", base+"/signal-rules/preview", ann, map[string]any{"rule": map[string]any{"name": ""}})
 	v.must(200, "POST", base+"/signals/process?wait=5", ann, nil)
+	rj := v.must(202, "POST", base+"/signal-rules/"+ruleID+"/reprocess", ann, map[string]any{"last": 50})
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if j := v.must(200, "GET", base+"/jobs/"+rj["job_id"].(string), ann, nil); j["status"] != "running" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("reprocess job still running after 10 s")
+		}
+	}
 	v.must(204, "DELETE", base+"/signal-rules/"+ruleID, ann, nil)
 	v.must(404, "DELETE", base+"/signal-rules/"+ruleID, ann, nil)
 

@@ -245,7 +245,15 @@ func runBenchIngest(w io.Writer, dur time.Duration, conc, batch, leads int) erro
 	lag := waitProcessed(n, op, orgID, b.signals)
 	fmt.Fprintf(w, "processing: the %d batch signals were all processed %v after the load stopped\n", b.signals, lag.Round(time.Millisecond))
 
+	if profDir != "" {
+		profWG.Add(1)
+		go func() {
+			defer profWG.Done()
+			saveProfile(n, op, fmt.Sprintf("/debug/pprof/profile?seconds=%d", int(dur.Seconds())-1), profDir+"/cpu-single.prof")
+		}()
+	}
 	s := drive(n.url+"/api/signal-staging/webhook/"+key, conc*4, dur, 1, 0, singleGen(leads))
+	profWG.Wait()
 	fmt.Fprintf(w, "single-signal webhook, max rate: %.0f requests/s, p50 %v p99 %v, %d errors\n",
 		s.rate(), s.pct(0.5).Round(100*time.Microsecond), s.pct(0.99).Round(100*time.Microsecond), s.errors)
 	s2 := drive(n.url+"/api/signal-staging/webhook/"+key, conc*4, dur, 1, 5000, singleGen(leads))

@@ -33,6 +33,7 @@ type Node struct {
 	store   *badgerstore.Store
 	cluster *cluster.Node
 	http    *http.Server
+	client  *actors.Client
 	ln      net.Listener
 	served  chan error
 	// URL is where the API listens (http://host:port).
@@ -125,6 +126,7 @@ func Start(cfg Config, log hclog.Logger) (n *Node, err error) {
 		return nil, err
 	}
 	client := actors.NewClient(n.cluster, env)
+	n.client = client
 	// Signals accepted before a restart are processed without waiting for
 	// new traffic: once ready, nudge every partition of every organization.
 	go func() {
@@ -166,6 +168,9 @@ func (n *Node) Shutdown(ctx context.Context) error {
 	var err error
 	if n.http != nil {
 		err = n.http.Shutdown(ctx)
+	}
+	if n.client != nil {
+		n.client.Close() // stop background jobs before the store closes under them
 	}
 	n.close(true)
 	return err
