@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"strings"
 	"time"
 
 	"github.com/trailspark/trailspark/engine/credential"
@@ -225,46 +224,7 @@ func (c *Client) Jobs(ctx context.Context, caller tenant.Caller, org, after stri
 }
 
 func listJobs(ctx context.Context, env *Env, org, after string, limit int) ([]Job, string, error) {
-	if limit <= 0 || limit > 200 {
-		limit = 50
-	}
-	if strings.ContainsAny(after, "/") {
-		return nil, "", errs.Invalid("cursor", "invalid_format", "cursor is not one this API returned")
-	}
-	prefix := append(keyJobIndexBase(org), '/')
-	var afterKey []byte
-	if after != "" {
-		afterKey = append(append([]byte(nil), prefix...), after...)
-	}
-	var ids, cursors []string
-	more := false
-	errFull := errors.New("full")
-	err := env.Store.Scan(ctx, prefix, afterKey, func(it store.Item) error {
-		if len(ids) == limit {
-			more = true
-			return errFull
-		}
-		ids = append(ids, string(it.Value))
-		cursors = append(cursors, string(it.Key[len(prefix):]))
-		return nil
+	return listIndexed(ctx, env, keyJobIndexBase(org), after, limit, func(id string) (*Job, error) {
+		return loadJob(ctx, env, org, id)
 	})
-	if err != nil && !errors.Is(err, errFull) {
-		return nil, "", storeErr(err)
-	}
-	out := make([]Job, 0, len(ids))
-	for _, id := range ids {
-		j, err := loadJob(ctx, env, org, id)
-		if err != nil {
-			if errs.As(err).Kind == errs.KindNotFound {
-				continue // an index entry without its record: skip it
-			}
-			return nil, "", err
-		}
-		out = append(out, *j)
-	}
-	next := ""
-	if more {
-		next = cursors[len(cursors)-1]
-	}
-	return out, next, nil
 }

@@ -118,48 +118,10 @@ func loadMerge(ctx context.Context, env *Env, org, id string) (*MergeRecord, sto
 }
 
 func listMerges(ctx context.Context, env *Env, org, after string, limit int) ([]MergeRecord, string, error) {
-	if limit <= 0 || limit > 200 {
-		limit = 50
-	}
-	if strings.ContainsAny(after, "/") {
-		return nil, "", errs.Invalid("cursor", "invalid_format", "cursor is not one this API returned")
-	}
-	prefix := append(keyMergeIndexBase(org), '/')
-	var afterKey []byte
-	if after != "" {
-		afterKey = append(append([]byte(nil), prefix...), after...)
-	}
-	var ids, cursors []string
-	more := false
-	errFull := errors.New("full")
-	err := env.Store.Scan(ctx, prefix, afterKey, func(it store.Item) error {
-		if len(ids) == limit {
-			more = true
-			return errFull
-		}
-		ids = append(ids, string(it.Value))
-		cursors = append(cursors, string(it.Key[len(prefix):]))
-		return nil
-	})
-	if err != nil && !errors.Is(err, errFull) {
-		return nil, "", storeErr(err)
-	}
-	out := make([]MergeRecord, 0, len(ids))
-	for _, id := range ids {
+	return listIndexed(ctx, env, keyMergeIndexBase(org), after, limit, func(id string) (*MergeRecord, error) {
 		m, _, err := loadMerge(ctx, env, org, id)
-		if err != nil {
-			if errs.As(err).Kind == errs.KindNotFound {
-				continue
-			}
-			return nil, "", err
-		}
-		out = append(out, *m)
-	}
-	next := ""
-	if more && len(cursors) > 0 {
-		next = cursors[len(cursors)-1]
-	}
-	return out, next, nil
+		return m, err
+	})
 }
 
 // indexEntry is an identity index key as read (value and version).

@@ -374,3 +374,53 @@ func (c *Client) SignalStats(ctx context.Context, caller tenant.Caller, org stri
 	}
 	return out, nil
 }
+
+// listIndexed pages through records listed by an index under indexBase
+// whose values are record ids (e.g. jobs and merges, indexed newest
+// first); load reads one record. An index entry whose record is gone is
+// skipped. The cursor is the last returned index key's suffix.
+func listIndexed[T any](ctx context.Context, env *Env, indexBase []byte, after string, limit int,
+	load func(id string) (*T, error)) ([]T, string, error) {
+	if limit <= 0 || limit > 200 {
+		limit = 50
+	}
+	if strings.ContainsAny(after, "/") {
+		return nil, "", errs.Invalid("cursor", "invalid_format", "cursor is not one this API returned")
+	}
+	prefix := append(indexBase, '/')
+	var afterKey []byte
+	if after != "" {
+		afterKey = append(append([]byte(nil), prefix...), after...)
+	}
+	var ids, cursors []string
+	more := false
+	errFull := errors.New("full")
+	err := env.Store.Scan(ctx, prefix, afterKey, func(it store.Item) error {
+		if len(ids) == limit {
+			more = true
+			return errFull
+		}
+		ids = append(ids, string(it.Value))
+		cursors = append(cursors, string(it.Key[len(prefix):]))
+		return nil
+	})
+	if err != nil && !errors.Is(err, errFull) {
+		return nil, "", storeErr(err)
+	}
+	out := make([]T, 0, len(ids))
+	for _, id := range ids {
+		v, err := load(id)
+		if err != nil {
+			if errs.As(err).Kind == errs.KindNotFound {
+				continue // an index entry without its record
+			}
+			return nil, "", err
+		}
+		out = append(out, *v)
+	}
+	next := ""
+	if more && len(cursors) > 0 {
+		next = cursors[len(cursors)-1]
+	}
+	return out, next, nil
+}
