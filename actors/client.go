@@ -44,6 +44,10 @@ type Client struct {
 	// jobs are the background jobs this node runs (reprocess.go); Close
 	// stops them.
 	jobs *jobRegistry
+	// keys caches verified API keys briefly: ingestion verifies a key on
+	// every request, and asking the org grain each time costs more than
+	// the rest of a single-signal request.
+	keys keyCache
 }
 
 // NewClient makes a Client over a started node and wires it into env so
@@ -244,6 +248,7 @@ func (c *Client) UpdateOrg(ctx context.Context, caller tenant.Caller, org string
 
 // DeleteOrg deletes the organization and all its data.
 func (c *Client) DeleteOrg(ctx context.Context, caller tenant.Caller, org string) error {
+	defer c.keys.clear()
 	return c.call(ctx, caller, org, opOrgDelete, nil, nil)
 }
 
@@ -381,6 +386,7 @@ func (c *Client) GetKey(ctx context.Context, caller tenant.Caller, org, id strin
 
 // RevokeKey revokes a key at once.
 func (c *Client) RevokeKey(ctx context.Context, caller tenant.Caller, org, id string) (*APIKeyView, error) {
+	defer c.keys.clear()
 	var out APIKeyView
 	return &out, c.call(ctx, caller, org, opKeyRevoke, idBody{ID: id}, &out)
 }
@@ -388,6 +394,7 @@ func (c *Client) RevokeKey(ctx context.Context, caller tenant.Caller, org, id st
 // RotateKey mints a successor with the same settings; both stay valid until
 // the old one is revoked.
 func (c *Client) RotateKey(ctx context.Context, caller tenant.Caller, org, id string) (*APIKeyCreated, error) {
+	defer c.keys.clear()
 	var out APIKeyCreated
 	return &out, c.call(ctx, caller, org, opKeyRotate, idBody{ID: id}, &out)
 }
@@ -395,6 +402,10 @@ func (c *Client) RotateKey(ctx context.Context, caller tenant.Caller, org, id st
 // VerifyKey resolves a presented sk_ key to its organization, or a 401
 // reason (key_invalid, key_revoked, key_expired).
 func (c *Client) VerifyKey(ctx context.Context, key string) (*KeyIdentity, error) {
+	now := c.env.now()
+	if id, ok := c.keys.get(key, now); ok {
+		return id, nil
+	}
 	tokenID, err := credential.ParseToken(key, credential.APIKeyPrefix)
 	if err != nil {
 		return nil, err
@@ -414,7 +425,13 @@ func (c *Client) VerifyKey(ctx context.Context, key string) (*KeyIdentity, error
 		}
 		return nil, err
 	}
-	return &KeyIdentity{OrgID: string(org), KeyID: rep.KeyID, Type: rep.Type, Name: rep.Name, secret: rep.Secret}, nil
+	id := &KeyIdentity{OrgID: string(org), KeyID: rep.KeyID, Type: rep.Type, Name: rep.Name, secret: rep.Secret}
+	until := now.Add(keyCacheTTL)
+	if rep.ExpiresAt != nil && rep.ExpiresAt.Before(until) {
+		until = *rep.ExpiresAt
+	}
+	c.keys.put(key, id, until)
+	return id, nil
 }
 
 // Membership is one organization the caller belongs to.

@@ -83,10 +83,11 @@ type verifyKeyBody struct {
 }
 
 type verifyKeyReply struct {
-	KeyID  string `json:"key_id"`
-	Type   string `json:"type"`
-	Name   string `json:"name"`
-	Secret string `json:"secret"`
+	KeyID     string     `json:"key_id"`
+	Type      string     `json:"type"`
+	Name      string     `json:"name"`
+	Secret    string     `json:"secret"`
+	ExpiresAt *time.Time `json:"expires_at,omitempty"`
 }
 
 // keySecretAD binds sealed key secrets to their purpose.
@@ -440,7 +441,7 @@ func (g *orgGrain) verifyKey(t *orgTx) (any, error) {
 		g.lastUsePersist = t.now
 		g.persistQuietly(t.ctx)
 	}
-	return verifyKeyReply{KeyID: k.ID, Type: string(k.Type), Name: k.Name, Secret: secret}, nil
+	return verifyKeyReply{KeyID: k.ID, Type: string(k.Type), Name: k.Name, Secret: secret, ExpiresAt: k.ExpiresAt}, nil
 }
 
 // persistQuietly saves the current state (used for last_used_at); a

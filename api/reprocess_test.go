@@ -3,6 +3,8 @@ package api_test
 import (
 	"context"
 	"encoding/json"
+	"github.com/trailspark/trailspark/actors"
+	"github.com/trailspark/trailspark/engine/tenant"
 	"net/http"
 	"testing"
 	"time"
@@ -228,51 +230,27 @@ func TestReprocess(t *testing.T) {
 	t.Run("one job at a time", func(t *testing.T) {
 		e := e.at(t)
 		path := o.base + "/signal-rules/" + rule.ID + "/reprocess"
-		// The first job is usually still running when the second request
-		// arrives; try a few times in case it was too quick.
-		seen := false
-		for attempt := 0; attempt < 20 && !seen; attempt++ {
-			first := e.startReprocess(o, editor.Token, rule.ID, nil)
-			r := e.do("POST", path, o.owner.Token, nil)
-			switch r.Status {
-			case http.StatusConflict:
-				seen = true
-				if code := errCode(r); code != "job_running" {
-					t.Errorf("%s: code %q", r, code)
-				}
-				// The PUT is refused too, before the rule changes.
-				rp := e.do("PUT", o.base+"/signal-rules/"+rule.ID+"?reprocess=true", editor.Token, eventRule("Changed", "Never"))
-				if rp.Status == http.StatusConflict {
-					var cur ruleView
-					e.ok(e.do("GET", o.base+"/signal-rules/"+rule.ID, viewer.Token, nil), 200, &cur)
-					if cur.Name != "Pricing views" {
-						t.Errorf("refused update changed the rule: %+v", cur)
-					}
-				} else if rp.Status == 200 {
-					// The first job ended meanwhile: restore the rule.
-					e.waitReprocess(o, viewer.Token, rp.Header.Get("X-Job-Id"))
-					upd := eventRule("Pricing views", "Pricing Viewed")
-					upd["signal_type"] = "page_view"
-					e.ok(e.do("PUT", o.base+"/signal-rules/"+rule.ID, editor.Token, upd), 200, nil)
-				} else {
-					t.Errorf("%s", rp)
-				}
-			case http.StatusAccepted:
-				var out struct {
-					JobID string `json:"job_id"`
-				}
-				_ = json.Unmarshal(r.Body, &out)
-				e.waitReprocess(o, viewer.Token, out.JobID)
-			default:
-				t.Fatalf("second start: %s", r)
-			}
-			if j, _ := e.waitReprocess(o, viewer.Token, first); j.Status != "completed" {
-				t.Errorf("first job %+v", j)
-			}
+		// Hold the organization's job slot, as a running job does, so the
+		// refusals are deterministic rather than a race with a fast job.
+		ticket, err := e.n.Client.PrepareReprocess(context.Background(), tenant.Caller{Operator: true}, o.org.ID, actors.ReprocessInput{})
+		if err != nil {
+			t.Fatalf("hold the job slot: %v", err)
 		}
-		if !seen {
-			t.Error("never saw 409 job_running for a concurrent start")
+		r := e.do("POST", path, o.owner.Token, nil)
+		if r.Status != http.StatusConflict || errCode(r) != "job_running" {
+			t.Errorf("second start while a job runs: %s, want 409 job_running", r)
 		}
+		// The PUT is refused too, before the rule changes.
+		rp := e.do("PUT", o.base+"/signal-rules/"+rule.ID+"?reprocess=true", editor.Token, eventRule("Changed", "Never"))
+		if rp.Status != http.StatusConflict {
+			t.Errorf("PUT ?reprocess=true while a job runs: %s, want 409", rp)
+		}
+		var cur ruleView
+		e.ok(e.do("GET", o.base+"/signal-rules/"+rule.ID, viewer.Token, nil), 200, &cur)
+		if cur.Name != "Pricing views" {
+			t.Errorf("refused update changed the rule: %+v", cur)
+		}
+		ticket.Release()
 		// Afterwards a new job starts.
 		e.waitReprocess(o, viewer.Token, e.startReprocess(o, editor.Token, rule.ID, nil))
 	})

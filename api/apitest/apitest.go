@@ -57,6 +57,9 @@ type Node struct {
 	Clock         *Clock
 	Logs          *SyncBuffer
 	Server        *api.Server
+	// Client is the node's actors client, for tests that must hold engine
+	// state still (e.g. keep a job slot taken) to assert deterministically.
+	Client *actors.Client
 }
 
 // Options tune Start.
@@ -105,7 +108,8 @@ func Start(t testing.TB, opts ...Options) *Node {
 		t.Fatal(err)
 	}
 	opTok, _, _ := credential.NewToken(rand.Reader, "tso_")
-	srv := api.New(actors.NewClient(node, env), api.Options{OperatorTokenHash: hasher.Hash(opTok), Hasher: hasher,
+	client := actors.NewClient(node, env)
+	srv := api.New(client, api.Options{OperatorTokenHash: hasher.Hash(opTok), Hasher: hasher,
 		Logger: log, Now: clock.Now, IngestLimits: o.IngestLimits})
 	hs := httptest.NewServer(srv.Handler())
 	t.Cleanup(func() {
@@ -113,5 +117,5 @@ func Start(t testing.TB, opts ...Options) *Node {
 		node.Stop(false)
 		_ = st.Close()
 	})
-	return &Node{URL: hs.URL, OperatorToken: opTok, Store: st, Clock: clock, Logs: logs, Server: srv}
+	return &Node{URL: hs.URL, OperatorToken: opTok, Store: st, Clock: clock, Logs: logs, Server: srv, Client: client}
 }
