@@ -618,7 +618,7 @@ func TestIngestBatch(t *testing.T) {
 		ok          bool
 		source      string
 		code, field string
-		cold, dupOK bool
+		cold        bool
 	}
 	cases := []struct {
 		name  string

@@ -1,7 +1,6 @@
 package api
 
 import (
-	"errors"
 	"net/http"
 
 	"github.com/gin-gonic/gin"
@@ -52,10 +51,4 @@ func fail(c *gin.Context, err error) {
 		c.Header("Retry-After", "1")
 	}
 	c.AbortWithStatusJSON(status, errorBody{Error: errorDetail{Code: e.Code, Message: e.Message, Field: e.Field}})
-}
-
-// isKind reports whether err is a user error of kind k.
-func isKind(err error, k errs.Kind) bool {
-	var e *errs.Error
-	return errors.As(err, &e) && e.Kind == k
 }

@@ -128,11 +128,6 @@ type call struct {
 	header map[string]string
 }
 
-func (v *validator) do(method, path, token string, body any) (int, map[string]any) {
-	v.t.Helper()
-	return v.send(call{method: method, path: path, token: token, json: body})
-}
-
 func (v *validator) send(c call) (int, map[string]any) {
 	v.t.Helper()
 	method, path, body := c.method, c.path, c.json

@@ -264,12 +264,6 @@ func decodeError(resp *http.Response, raw []byte) *APIError {
 // seg escapes one path segment.
 func seg(s string) string { return url.PathEscape(s) }
 
-// page is the shape of every list answer.
-type page[T any] struct {
-	Items      []T    `json:"items"`
-	NextCursor string `json:"next_cursor"`
-}
-
 // collect follows next_cursor until the last page. A server answering the
 // same cursor twice is reported instead of looping forever.
 func collect[T any](ctx context.Context, fetch func(ListOptions) ([]T, string, error)) ([]T, error) {

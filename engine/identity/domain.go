@@ -81,8 +81,8 @@ func EmailDomain(email string) string {
 func hostOf(s string) string {
 	if i := strings.Index(s, "://"); i >= 0 && isScheme(s[:i]) {
 		s = s[i+3:]
-	} else if strings.HasPrefix(s, "//") {
-		s = s[2:]
+	} else {
+		s = strings.TrimPrefix(s, "//")
 	}
 	if i := strings.IndexAny(s, "/?#\\"); i >= 0 {
 		s = s[:i]
