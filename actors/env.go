@@ -17,6 +17,7 @@ import (
 
 	"github.com/trailspark/trailspark/engine/credential"
 	"github.com/trailspark/trailspark/engine/errs"
+	"github.com/trailspark/trailspark/engine/plan"
 	"github.com/trailspark/trailspark/engine/seal"
 	"github.com/trailspark/trailspark/store"
 )
@@ -39,6 +40,9 @@ type Env struct {
 	AllowUserOrgCreation bool
 	// SignalLog is the durable log of accepted signals.
 	SignalLog store.SignalLog
+	// Plans are the operator's plans (engine/plan); nil means the shipped
+	// defaults.
+	Plans []plan.Plan
 	// ColdRetention is how long anonymous signals wait in cold storage for
 	// an identify (0 = 90 days; plans will set it per organization).
 	ColdRetention time.Duration

@@ -11,6 +11,7 @@ import (
 	"github.com/trailspark/trailspark/engine/credential"
 	"github.com/trailspark/trailspark/engine/errs"
 	"github.com/trailspark/trailspark/engine/identity"
+	"github.com/trailspark/trailspark/engine/plan"
 	"github.com/trailspark/trailspark/engine/tenant"
 	"github.com/trailspark/trailspark/store"
 )
@@ -423,4 +424,13 @@ func listIndexed[T any](ctx context.Context, env *Env, indexBase []byte, after s
 		next = cursors[len(cursors)-1]
 	}
 	return out, next, nil
+}
+
+// Plans lists the plans the operator offers (the shipped defaults unless
+// configured).
+func (c *Client) Plans() []plan.Plan {
+	if len(c.env.Plans) > 0 {
+		return c.env.Plans
+	}
+	return plan.DefaultPlans()
 }

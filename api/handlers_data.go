@@ -297,3 +297,8 @@ func parseAccountsCSV(r io.Reader) ([]actors.AccountInput, error) {
 	}
 	return rows, nil
 }
+
+// listPlans serves GET /api/v1/plans: the plans the operator offers.
+func (s *Server) listPlans(c *gin.Context) {
+	respondList(c, s.client.Plans(), nil)
+}

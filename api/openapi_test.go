@@ -225,6 +225,10 @@ func TestResponsesMatchOpenAPI(t *testing.T) {
 	bob := v.must(200, "POST", "/api/v1/auth/login", "", map[string]any{"email": "bob@acme.io", "password": "correct horse"})["token"].(string)
 	bobUser := v.must(200, "GET", "/api/v1/me", bob, nil)["user"].(map[string]any)["id"].(string)
 	v.must(200, "GET", "/api/v1/me", op, nil)
+	if plans := v.must(200, "GET", "/api/v1/plans", ann, nil); len(plans["items"].([]any)) != 4 {
+		t.Errorf("default plans: %v", plans)
+	}
+	v.must(401, "GET", "/api/v1/plans", "", nil)
 	v.must(401, "GET", "/api/v1/me", "", nil)
 
 	pat := v.must(201, "POST", "/api/v1/me/tokens", ann, map[string]any{"name": "script", "expires_at": "2031-01-01T00:00:00Z"})

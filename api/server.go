@@ -121,6 +121,7 @@ func New(client *actors.Client, opts Options) *Server {
 	authed := v1.Group("", s.authenticate())
 	authed.POST("/auth/logout", s.logout)
 	authed.GET("/me", s.me)
+	authed.GET("/plans", s.listPlans)
 	authed.POST("/me/tokens", s.createPAT)
 	authed.GET("/me/tokens", s.listPATs)
 	authed.DELETE("/me/tokens/:id", s.revokePAT)

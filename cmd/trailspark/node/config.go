@@ -83,6 +83,9 @@ type Config struct {
 	PasswordHashing string `yaml:"password_hashing" env:"TRAILSPARK_PASSWORD_HASHING"`
 	// ClusterPort is the node's actor endpoint port on 127.0.0.1 (0 = any).
 	ClusterPort int `yaml:"cluster_port" env:"TRAILSPARK_CLUSTER_PORT"`
+	// PlansFile is a YAML or JSON list of plans (engine/plan.Plan fields);
+	// empty: the shipped defaults (free, starter, growth, scale).
+	PlansFile string `yaml:"plans_file" env:"TRAILSPARK_PLANS_FILE"`
 	// DebugPprof serves Go's profiler at /debug/pprof/ to the operator.
 	DebugPprof bool `yaml:"debug_pprof" env:"TRAILSPARK_DEBUG_PPROF"`
 	// Ingestion rate limits of this node, in signals per second and bucket

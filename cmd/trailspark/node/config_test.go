@@ -146,3 +146,39 @@ func TestLoadOrCreateSecret(t *testing.T) {
 		t.Fatalf("given value ignored: %q", v3)
 	}
 }
+
+func TestLoadPlans(t *testing.T) {
+	t.Parallel()
+	def, err := LoadPlans("")
+	if err != nil || len(def) != 4 || def[0].ID != "free" {
+		t.Fatalf("defaults: %v %v", def, err)
+	}
+	dir := t.TempDir()
+	good := filepath.Join(dir, "plans.yaml")
+	_ = os.WriteFile(good, []byte(`
+- id: team
+  name: Team
+  price_monthly_cents: 9900
+  price_yearly_cents: 95000
+  limits: {signals: 200000, models: 5, active_leads: 20000, evaluations: 10000, refinements: 50}
+  retention_days: 180
+  overages: true
+  overage_unit_cents: {signals: 50, evaluations: 2}
+`), 0o600)
+	plans, err := LoadPlans(good)
+	if err != nil || len(plans) != 1 || plans[0].Limits.Signals != 200000 || plans[0].OverageUnitCents.Signals != 50 {
+		t.Fatalf("plans file: %+v %v", plans, err)
+	}
+	for name, body := range map[string]string{
+		"unknown field": "- id: x\n  name: X\n  colour: red\n",
+		"invalid plan":  "- id: ''\n  name: X\n",
+		"not a list":    "id: x\n",
+		"empty":         "[]\n",
+	} {
+		p := filepath.Join(dir, "bad.yaml")
+		_ = os.WriteFile(p, []byte(body), 0o600)
+		if _, err := LoadPlans(p); err == nil || !strings.Contains(err.Error(), "plans_file") {
+			t.Errorf("%s: error %v should name plans_file", name, err)
+		}
+	}
+}

@@ -102,6 +102,11 @@ func Start(cfg Config, log hclog.Logger) (n *Node, err error) {
 		}
 	}
 
+	plans, err := LoadPlans(cfg.PlansFile)
+	if err != nil {
+		return nil, err
+	}
+
 	profile := badgerstore.ProfileServer
 	if cfg.StoreProfile == "small" {
 		profile = badgerstore.ProfileSmall
@@ -119,7 +124,7 @@ func Start(cfg Config, log hclog.Logger) (n *Node, err error) {
 	env := &actors.Env{Store: n.store, Sealer: sealer, Hasher: hasher, Clock: time.Now, Rand: rand.Reader,
 		Log: log.Named("grains"), IdleTimeout: time.Duration(cfg.GrainIdleTimeout), Password: pw,
 		SessionTTL: time.Duration(cfg.SessionTTL), AllowUserOrgCreation: cfg.AllowUserOrgCreation,
-		SignalLog: n.store.SignalLog()}
+		SignalLog: n.store.SignalLog(), Plans: plans}
 
 	n.cluster, err = cluster.Start(cluster.Config{Port: cfg.ClusterPort, Logger: log.Named("cluster")}, actors.Kinds(env)...)
 	if err != nil {
