@@ -564,6 +564,22 @@ func (e *Env) ensureInferredAccount(ctx context.Context, org, id, domain string)
 // read at. When another partition wrote one of those leads meanwhile, the
 // whole flush reloads and re-applies its changes.
 func (b *batch) flush(ctx context.Context) error {
+	// Leads are written in chunks: one store transaction has a size limit
+	// (a few MB on the small store profile), and a lead's own writes (its
+	// record and the links it accepted) are what must be atomic together.
+	for start := 0; start < len(b.order); start += flushChunk {
+		if err := b.flushLeads(ctx, b.order[start:min(start+flushChunk, len(b.order))]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// flushChunk is how many leads one flush transaction writes.
+const flushChunk = 64
+
+// flushLeads writes the changes of the leads in order (see flush).
+func (b *batch) flushLeads(ctx context.Context, order []string) error {
 	env := b.p.env
 	for attempt := 0; attempt < 8; attempt++ {
 		b.accepted = map[string]string{}
@@ -575,7 +591,7 @@ func (b *batch) flush(ctx context.Context) error {
 		loaded := map[string]cachedLead{}
 		redirect := map[string]string{}
 		sources := map[string][]string{}
-		for _, id := range b.order {
+		for _, id := range order {
 			l, ver, err := b.loadLead(ctx, id, attempt > 0)
 			if err != nil {
 				return err
@@ -640,7 +656,7 @@ func (b *batch) flush(ctx context.Context) error {
 		for _, id := range targets {
 			b.p.leadCache.del(id)
 		}
-		for _, id := range b.order {
+		for _, id := range order {
 			b.p.leadCache.del(id)
 		}
 		if !errors.Is(err, store.ErrConflict) {
