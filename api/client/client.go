@@ -231,12 +231,15 @@ func (c *Client) roundTrip(ctx context.Context, method, path string, query url.V
 		return nil, nil, fmt.Errorf("trailspark: reading %s %s response: %w", method, path, err)
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return nil, resp.Header, decodeError(resp, raw)
+		return nil, resp.Header, ErrorFromResponse(resp, raw)
 	}
 	return raw, resp.Header, nil
 }
 
-func decodeError(resp *http.Response, raw []byte) *APIError {
+// ErrorFromResponse reads an error answer (status, request id and the
+// {"error": {code, message, field}} body, or an excerpt of anything else)
+// — for callers that send their own requests, such as streamed uploads.
+func ErrorFromResponse(resp *http.Response, raw []byte) *APIError {
 	ae := &APIError{Status: resp.StatusCode, RequestID: resp.Header.Get("X-Request-Id")}
 	var body struct {
 		Error *struct {

@@ -1,6 +1,9 @@
 package client
 
-import "time"
+import (
+	"encoding/json"
+	"time"
+)
 
 // Size is an organization's head-count band.
 type Size string
@@ -376,4 +379,129 @@ type BulkSummary struct {
 	Duplicates int             `json:"duplicates"`
 	Errors     []BulkLineError `json:"errors"`
 	DurationMS int64           `json:"duration_ms"`
+}
+
+// ---- signals, rules, leads and accounts ----
+
+// Signal is the JSON object of that name in api/openapi.yaml.
+type Signal struct {
+	ID          uint64          `json:"id"`
+	Status      string          `json:"status"`
+	Source      string          `json:"source"`
+	Type        string          `json:"type"`
+	Event       string          `json:"event"`
+	Timestamp   time.Time       `json:"timestamp"`
+	ReceivedAt  time.Time       `json:"received_at"`
+	RuleID      string          `json:"rule_id"`
+	LeadID      string          `json:"lead_id"`
+	AccountID   string          `json:"account_id"`
+	Error       string          `json:"error"`
+	Attempts    int             `json:"attempts"`
+	ProcessedAt *time.Time      `json:"processed_at"`
+	Payload     json.RawMessage `json:"payload"`
+}
+
+// SignalStats is the JSON object of that name in api/openapi.yaml.
+type SignalStats struct {
+	Pending   int64            `json:"pending"`
+	ByStatus  map[string]int64 `json:"by_status"`
+	Truncated bool             `json:"truncated"`
+}
+
+// Rule is the JSON object of that name in api/openapi.yaml.
+type Rule struct {
+	ID          string          `json:"id"`
+	Name        string          `json:"name"`
+	SignalType  string          `json:"signal_type"`
+	Description string          `json:"description"`
+	HighIntent  bool            `json:"high_intent"`
+	Negative    bool            `json:"negative"`
+	Source      string          `json:"source"`
+	Conditions  json.RawMessage `json:"conditions"`
+	Priority    int             `json:"priority"`
+	Mappings    []struct {
+		Path   string `json:"path"`
+		Target string `json:"target"`
+	} `json:"mappings"`
+	Weight        *float64  `json:"weight"`
+	HalfLifeHours *float64  `json:"half_life_hours"`
+	CreatedAt     time.Time `json:"created_at"`
+	UpdatedAt     time.Time `json:"updated_at"`
+}
+
+// TimelineEntry is the JSON object of that name in api/openapi.yaml.
+type TimelineEntry struct {
+	SignalID   uint64    `json:"signal_id"`
+	At         time.Time `json:"at"`
+	Source     string    `json:"source"`
+	Event      string    `json:"event"`
+	Type       string    `json:"type"`
+	RuleID     string    `json:"rule_id"`
+	RuleName   string    `json:"rule_name"`
+	SignalType string    `json:"signal_type"`
+	HighIntent bool      `json:"high_intent"`
+	Weight     float64   `json:"weight"`
+}
+
+// Lead is the JSON object of that name in api/openapi.yaml.
+type Lead struct {
+	ID          string `json:"id"`
+	Email       string `json:"email"`
+	Title       string `json:"title"`
+	Identifiers []struct {
+		Kind  string `json:"kind"`
+		Value string `json:"value"`
+	} `json:"identifiers"`
+	Account *struct {
+		AccountID string   `json:"account_id"`
+		How       string   `json:"how"`
+		Ambiguous []string `json:"ambiguous"`
+	} `json:"account"`
+	UnmatchedReason string          `json:"unmatched_reason"`
+	SignalCount     int             `json:"signal_count"`
+	MappedCount     int             `json:"mapped_count"`
+	CountsByType    map[string]int  `json:"counts_by_type"`
+	FirstSeenAt     time.Time       `json:"first_seen_at"`
+	LastSeenAt      time.Time       `json:"last_seen_at"`
+	Timeline        []TimelineEntry `json:"timeline"`
+	Conflicts       []string        `json:"conflicts"`
+	CreatedAt       time.Time       `json:"created_at"`
+	UpdatedAt       time.Time       `json:"updated_at"`
+}
+
+// Account is the JSON object of that name in api/openapi.yaml.
+type Account struct {
+	ID         string         `json:"id"`
+	Name       string         `json:"name"`
+	Domain     string         `json:"domain"`
+	Industry   string         `json:"industry"`
+	Employees  *int64         `json:"employees"`
+	Region     string         `json:"region"`
+	ExternalID string         `json:"external_id"`
+	Inferred   bool           `json:"inferred"`
+	Source     string         `json:"source"`
+	Attributes map[string]any `json:"attributes"`
+	CreatedAt  time.Time      `json:"created_at"`
+	UpdatedAt  time.Time      `json:"updated_at"`
+}
+
+// AccountInput is the body of POST …/accounts.
+// AccountInput is the JSON object of that name in api/openapi.yaml.
+type AccountInput struct {
+	Name       string `json:"name"`
+	Domain     string `json:"domain,omitempty"`
+	Industry   string `json:"industry,omitempty"`
+	Employees  *int64 `json:"employees,omitempty"`
+	Region     string `json:"region,omitempty"`
+	ExternalID string `json:"external_id,omitempty"`
+}
+
+// AccountImportResult is the JSON object of that name in api/openapi.yaml.
+type AccountImportResult struct {
+	Created int `json:"created"`
+	Failed  int `json:"failed"`
+	Errors  []struct {
+		Row   int         `json:"row"`
+		Error ErrorDetail `json:"error"`
+	} `json:"errors"`
 }

@@ -37,122 +37,8 @@ const (
 	listPageMax = 200
 )
 
-// ---- shapes decoded for the tables (JSON output prints the server's JSON as is) ---------------
-
-type signalView struct {
-	ID          uint64          `json:"id"`
-	Status      string          `json:"status"`
-	Source      string          `json:"source"`
-	Type        string          `json:"type"`
-	Event       string          `json:"event"`
-	Timestamp   time.Time       `json:"timestamp"`
-	ReceivedAt  time.Time       `json:"received_at"`
-	RuleID      string          `json:"rule_id"`
-	LeadID      string          `json:"lead_id"`
-	AccountID   string          `json:"account_id"`
-	Error       string          `json:"error"`
-	Attempts    int             `json:"attempts"`
-	ProcessedAt *time.Time      `json:"processed_at"`
-	Payload     json.RawMessage `json:"payload"`
-}
-
-type signalStatsView struct {
-	Pending   int64            `json:"pending"`
-	ByStatus  map[string]int64 `json:"by_status"`
-	Truncated bool             `json:"truncated"`
-}
-
-type ruleView struct {
-	ID          string          `json:"id"`
-	Name        string          `json:"name"`
-	SignalType  string          `json:"signal_type"`
-	Description string          `json:"description"`
-	HighIntent  bool            `json:"high_intent"`
-	Negative    bool            `json:"negative"`
-	Source      string          `json:"source"`
-	Conditions  json.RawMessage `json:"conditions"`
-	Priority    int             `json:"priority"`
-	Mappings    []struct {
-		Path   string `json:"path"`
-		Target string `json:"target"`
-	} `json:"mappings"`
-	Weight        *float64  `json:"weight"`
-	HalfLifeHours *float64  `json:"half_life_hours"`
-	CreatedAt     time.Time `json:"created_at"`
-	UpdatedAt     time.Time `json:"updated_at"`
-}
-
-type timelineView struct {
-	SignalID   uint64    `json:"signal_id"`
-	At         time.Time `json:"at"`
-	Source     string    `json:"source"`
-	Event      string    `json:"event"`
-	Type       string    `json:"type"`
-	RuleID     string    `json:"rule_id"`
-	RuleName   string    `json:"rule_name"`
-	SignalType string    `json:"signal_type"`
-	HighIntent bool      `json:"high_intent"`
-	Weight     float64   `json:"weight"`
-}
-
-type leadView struct {
-	ID          string `json:"id"`
-	Email       string `json:"email"`
-	Title       string `json:"title"`
-	Identifiers []struct {
-		Kind  string `json:"kind"`
-		Value string `json:"value"`
-	} `json:"identifiers"`
-	Account *struct {
-		AccountID string   `json:"account_id"`
-		How       string   `json:"how"`
-		Ambiguous []string `json:"ambiguous"`
-	} `json:"account"`
-	UnmatchedReason string         `json:"unmatched_reason"`
-	SignalCount     int            `json:"signal_count"`
-	MappedCount     int            `json:"mapped_count"`
-	CountsByType    map[string]int `json:"counts_by_type"`
-	FirstSeenAt     time.Time      `json:"first_seen_at"`
-	LastSeenAt      time.Time      `json:"last_seen_at"`
-	Timeline        []timelineView `json:"timeline"`
-	Conflicts       []string       `json:"conflicts"`
-	CreatedAt       time.Time      `json:"created_at"`
-	UpdatedAt       time.Time      `json:"updated_at"`
-}
-
-type accountView struct {
-	ID         string         `json:"id"`
-	Name       string         `json:"name"`
-	Domain     string         `json:"domain"`
-	Industry   string         `json:"industry"`
-	Employees  *int64         `json:"employees"`
-	Region     string         `json:"region"`
-	ExternalID string         `json:"external_id"`
-	Inferred   bool           `json:"inferred"`
-	Source     string         `json:"source"`
-	Attributes map[string]any `json:"attributes"`
-	CreatedAt  time.Time      `json:"created_at"`
-	UpdatedAt  time.Time      `json:"updated_at"`
-}
-
-// accountInput is the body of POST …/accounts.
-type accountInput struct {
-	Name       string `json:"name"`
-	Domain     string `json:"domain,omitempty"`
-	Industry   string `json:"industry,omitempty"`
-	Employees  *int64 `json:"employees,omitempty"`
-	Region     string `json:"region,omitempty"`
-	ExternalID string `json:"external_id,omitempty"`
-}
-
-type accountImportView struct {
-	Created int `json:"created"`
-	Failed  int `json:"failed"`
-	Errors  []struct {
-		Row   int                `json:"row"`
-		Error client.ErrorDetail `json:"error"`
-	} `json:"errors"`
-}
+// Tables decode into the api/client types; JSON output prints the server's
+// JSON as it came.
 
 // ---- request helpers ----------------------------------------------------------------------------
 
@@ -268,33 +154,12 @@ func (c *cli) sendRaw(ctx context.Context, hc *http.Client, method, path string,
 		return nil, fmt.Errorf("trailspark: reading %s %s response: %w", method, path, err)
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return nil, apiErrorOf(resp, raw)
+		return nil, client.ErrorFromResponse(resp, raw)
 	}
 	if !json.Valid(raw) {
 		return nil, fmt.Errorf("trailspark: decoding %s %s response: not JSON", method, path)
 	}
 	return raw, nil
-}
-
-// apiErrorOf reads an error answer the way api/client does.
-func apiErrorOf(resp *http.Response, raw []byte) *client.APIError {
-	ae := &client.APIError{Status: resp.StatusCode, RequestID: resp.Header.Get("X-Request-Id")}
-	var body struct {
-		Error *client.ErrorDetail `json:"error"`
-	}
-	if json.Unmarshal(raw, &body) == nil && body.Error != nil {
-		ae.Code, ae.Message, ae.Field = body.Error.Code, body.Error.Message, body.Error.Field
-		return ae
-	}
-	text := strings.TrimSpace(string(raw))
-	if len(text) > 200 {
-		text = text[:200] + "…"
-	}
-	ae.Message = fmt.Sprintf("HTTP %d %s", resp.StatusCode, http.StatusText(resp.StatusCode))
-	if text != "" && !strings.ContainsAny(text, "\x00") {
-		ae.Message += ": " + text
-	}
-	return ae
 }
 
 // openImportInput opens FILE, or stdin for "-", and tells its size when known (-1 otherwise).
@@ -360,7 +225,7 @@ func firstSignificantByte(br *bufio.Reader) byte {
 
 // ---- signals --------------------------------------------------------------------------------
 
-func signalTable(w io.Writer, s *signalView) {
+func signalTable(w io.Writer, s *client.Signal) {
 	payload := "-"
 	if len(s.Payload) > 0 {
 		var b bytes.Buffer
@@ -448,7 +313,7 @@ that carry a messageId (they count as duplicates).`,
 		Short: "Show one accepted signal and its processing status",
 		Args:  cobra.ExactArgs(2),
 		RunE: run(func(c *cli, args []string) error {
-			var s signalView
+			var s client.Signal
 			raw, err := c.getRaw(orgPath(args[0], "signals", args[1]), nil, &s)
 			if err != nil {
 				return err
@@ -480,7 +345,7 @@ that carry a messageId (they count as duplicates).`,
 			if err != nil {
 				return err
 			}
-			items, err := decodeItems[signalView](raws)
+			items, err := decodeItems[client.Signal](raws)
 			if err != nil {
 				return err
 			}
@@ -506,7 +371,7 @@ that carry a messageId (they count as duplicates).`,
 		Short: "Count signals by status, with the processing backlog",
 		Args:  cobra.ExactArgs(1),
 		RunE: run(func(c *cli, args []string) error {
-			var st signalStatsView
+			var st client.SignalStats
 			raw, err := c.getRaw(orgPath(args[0], "signals", "stats"), nil, &st)
 			if err != nil {
 				return err
@@ -895,7 +760,7 @@ func fmtFloatPtr(f *float64) string {
 	return strconv.FormatFloat(*f, 'g', -1, 64)
 }
 
-func ruleMappings(r *ruleView) string {
+func ruleMappings(r *client.Rule) string {
 	var s []string
 	for _, m := range r.Mappings {
 		s = append(s, m.Path+"→"+m.Target)
@@ -906,7 +771,7 @@ func ruleMappings(r *ruleView) string {
 	return strings.Join(s, ", ")
 }
 
-func ruleTable(w io.Writer, r *ruleView) {
+func ruleTable(w io.Writer, r *client.Rule) {
 	cond := "{}"
 	if len(r.Conditions) > 0 {
 		var b bytes.Buffer
@@ -982,7 +847,7 @@ func newRulesCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			items, err := decodeItems[ruleView](raws)
+			items, err := decodeItems[client.Rule](raws)
 			if err != nil {
 				return err
 			}
@@ -1002,7 +867,7 @@ func newRulesCmd() *cobra.Command {
 		Short: "Show a mapping rule",
 		Args:  cobra.ExactArgs(2),
 		RunE: run(func(c *cli, args []string) error {
-			var r ruleView
+			var r client.Rule
 			raw, err := c.getRaw(orgPath(args[0], "signal-rules", args[1]), nil, &r)
 			if err != nil {
 				return err
@@ -1022,7 +887,7 @@ func newRulesCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var r ruleView
+			var r client.Rule
 			raw, err := c.callRaw(http.MethodPost, orgPath(args[0], "signal-rules"), nil, body, &r)
 			if err != nil {
 				return err
@@ -1045,7 +910,7 @@ func newRulesCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var r ruleView
+			var r client.Rule
 			raw, err := c.callRaw(http.MethodPut, orgPath(args[0], "signal-rules", args[1]), nil, body, &r)
 			if err != nil {
 				return err
@@ -1074,7 +939,7 @@ func newRulesCmd() *cobra.Command {
 
 // ---- leads ----------------------------------------------------------------------------------
 
-func leadAccount(l *leadView) string {
+func leadAccount(l *client.Lead) string {
 	if l.Account == nil {
 		if l.UnmatchedReason != "" {
 			return "- (" + l.UnmatchedReason + ")"
@@ -1084,7 +949,7 @@ func leadAccount(l *leadView) string {
 	return l.Account.AccountID + " (" + l.Account.How + ")"
 }
 
-func leadTable(w io.Writer, l *leadView, recent int) {
+func leadTable(w io.Writer, l *client.Lead, recent int) {
 	var ids []string
 	for _, id := range l.Identifiers {
 		ids = append(ids, id.Kind+"="+id.Value)
@@ -1160,7 +1025,7 @@ func newLeadsCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			items, err := decodeItems[leadView](raws)
+			items, err := decodeItems[client.Lead](raws)
 			if err != nil {
 				return err
 			}
@@ -1183,7 +1048,7 @@ func newLeadsCmd() *cobra.Command {
 		Short: "Show a lead: identifiers, account link, counts and recent timeline",
 		Args:  cobra.ExactArgs(2),
 		RunE: run(func(c *cli, args []string) error {
-			var l leadView
+			var l client.Lead
 			raw, err := c.getRaw(orgPath(args[0], "leads", args[1]), nil, &l)
 			if err != nil {
 				return err
@@ -1209,7 +1074,7 @@ func newLeadsCmd() *cobra.Command {
 			if len(page.Items) == 0 {
 				return fmt.Errorf("no lead is known by the email %s in organization %s", email, args[0])
 			}
-			var l leadView
+			var l client.Lead
 			if err := json.Unmarshal(page.Items[0], &l); err != nil {
 				return fmt.Errorf("trailspark: decoding the lead: %w", err)
 			}
@@ -1233,7 +1098,7 @@ func fmtEmployees(n *int64) string {
 	return strconv.FormatInt(*n, 10)
 }
 
-func accountTable(w io.Writer, a *accountView) {
+func accountTable(w io.Writer, a *client.Account) {
 	attrs := "-"
 	if len(a.Attributes) > 0 {
 		if b, err := json.Marshal(a.Attributes); err == nil {
@@ -1266,7 +1131,7 @@ func newAccountsCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			items, err := decodeItems[accountView](raws)
+			items, err := decodeItems[client.Account](raws)
 			if err != nil {
 				return err
 			}
@@ -1288,7 +1153,7 @@ func newAccountsCmd() *cobra.Command {
 		Short: "Show an account",
 		Args:  cobra.ExactArgs(2),
 		RunE: run(func(c *cli, args []string) error {
-			var a accountView
+			var a client.Account
 			raw, err := c.getRaw(orgPath(args[0], "accounts", args[1]), nil, &a)
 			if err != nil {
 				return err
@@ -1297,7 +1162,7 @@ func newAccountsCmd() *cobra.Command {
 		}),
 	}
 
-	var in accountInput
+	var in client.AccountInput
 	var employees int64
 	create := &cobra.Command{
 		Use:   "create ORG --name NAME [--domain D] [--industry I] [--employees N] [--region R] [--external-id X]",
@@ -1309,7 +1174,7 @@ func newAccountsCmd() *cobra.Command {
 				n := employees
 				body.Employees = &n
 			}
-			var a accountView
+			var a client.Account
 			raw, err := c.callRaw(http.MethodPost, orgPath(args[0], "accounts"), nil, body, &a)
 			if err != nil {
 				return err
@@ -1377,7 +1242,7 @@ func (c *cli) importAccounts(org, path string) error {
 	if err != nil {
 		return err
 	}
-	var res accountImportView
+	var res client.AccountImportResult
 	if err := json.Unmarshal(raw, &res); err != nil {
 		return fmt.Errorf("trailspark: decoding the import result: %w", err)
 	}
