@@ -259,7 +259,7 @@ func (c *Client) ListOrgs(ctx context.Context, caller tenant.Caller) ([]OrgView,
 	var ids []string
 	prefix := keyMembershipPrefix(caller.UserID)
 	if caller.Operator {
-		prefix = append(keyOrgIndex(""), []byte{}...)
+		prefix = keyOrgIndex("")
 	}
 	err := c.env.Store.Scan(ctx, prefix, nil, func(it store.Item) error {
 		ids = append(ids, string(it.Key[len(prefix):]))

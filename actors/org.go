@@ -65,7 +65,7 @@ func (t *orgTx) put(k []byte, v string) {
 }
 func (t *orgTx) del(k []byte) { t.deletes = append(t.deletes, string(k)) }
 
-func (t *orgTx) decode(v any) error { return decodeStrict(t.body, v) }
+func (t *orgTx) decode(v any) error { return decodeBody(t.body, v) }
 
 // authorize checks caller's capability on the current state.
 func (t *orgTx) authorize(c tenant.Capability) error { return tenant.Authorize(t.state, t.caller, c) }
@@ -181,9 +181,11 @@ func cloneState(s *tenant.State) (*tenant.State, error) {
 	return &out, json.Unmarshal(b, &out)
 }
 
-// decodeStrict decodes JSON rejecting unknown fields (bodies are built by
-// our own client, so an unknown field is a programming error).
-func decodeStrict(b []byte, v any) error {
+// decodeBody decodes a command body. Bodies are built by our own Client
+// from validated requests, so a decode failure is a programming error
+// (internal), and unknown fields are tolerated so a node of a newer
+// version can send a field an older node ignores during a rolling upgrade.
+func decodeBody(b []byte, v any) error {
 	if len(b) == 0 {
 		return nil
 	}

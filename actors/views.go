@@ -113,8 +113,8 @@ type KeyIdentity struct {
 	KeyID string `json:"key_id"`
 	Type  string `json:"type"`
 	Name  string `json:"name"`
-	// SecretSealed is for the API layer to check X-Api-Secret/signatures;
-	// it is never serialised to HTTP clients.
+	// secret is the key's clear secret, for the API layer to check
+	// X-Api-Secret and signatures; unexported, so never serialised.
 	secret string
 }
 

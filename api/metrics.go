@@ -36,6 +36,3 @@ func (m *metrics) observe(method, route string, status int, d time.Duration) {
 	m.requests.WithLabelValues(route, method, strconv.Itoa(status)).Inc()
 	m.duration.WithLabelValues(route, method).Observe(d.Seconds())
 }
-
-// Registry lets the node register its own collectors next to the API's.
-func (s *Server) Registry() *prometheus.Registry { return s.metrics.reg }
