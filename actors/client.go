@@ -124,6 +124,8 @@ type CreateOrgInput struct {
 	Industry   string `json:"industry"`
 	Plan       string `json:"plan"`
 	OwnerEmail string `json:"owner_email"`
+	// StarterRules nil or true: the org starts with mapping.StarterRules.
+	StarterRules *bool `json:"starter_rules"`
 }
 
 // CreateOrg creates an organization; its Owner is the caller (or, for the
@@ -165,7 +167,7 @@ func (c *Client) CreateOrg(ctx context.Context, caller tenant.Caller, in CreateO
 		return nil, errs.Internal(err)
 	}
 	var out OrgView
-	err = c.call(ctx, caller, id, opOrgCreate, createOrgBody{Org: in2, Owner: owner}, &out)
+	err = c.call(ctx, caller, id, opOrgCreate, createOrgBody{Org: in2, Owner: owner, NoStarterRules: in.StarterRules != nil && !*in.StarterRules}, &out)
 	return &out, err
 }
 

@@ -2,10 +2,13 @@ package actors
 
 import (
 	"errors"
+	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/trailspark/trailspark/engine/credential"
 	"github.com/trailspark/trailspark/engine/errs"
+	"github.com/trailspark/trailspark/engine/mapping"
 	"github.com/trailspark/trailspark/engine/tenant"
 	"github.com/trailspark/trailspark/store"
 )
@@ -38,6 +41,8 @@ const (
 type createOrgBody struct {
 	Org   tenant.NewOrgInput `json:"org"`
 	Owner tenant.Member      `json:"owner"`
+	// NoStarterRules skips the starter mapping rules.
+	NoStarterRules bool `json:"no_starter_rules,omitempty"`
 }
 
 type updateOrgBody struct {
@@ -325,6 +330,23 @@ func (g *orgGrain) create(t *orgTx) (any, error) {
 	org := tenant.Org{ID: g.id, Name: b.Org.Name, Subdomain: b.Org.Subdomain, Size: b.Org.Size,
 		Industry: b.Org.Industry, Plan: b.Org.Plan, Settings: map[string]any{}, CreatedAt: t.now, UpdatedAt: t.now}
 	t.state = tenant.NewState(org, b.Owner)
+	// Useful from the first minute: starter mapping rules and the starter
+	// ICP, both editable (decision 0007).
+	t.state.EnsureScoring(t.now)
+	starter := mapping.StarterRules()
+	if b.NoStarterRules {
+		starter = nil
+	}
+	for _, r := range starter {
+		id, err := credential.NewID(g.env.Rand, "rule_")
+		if err != nil {
+			return nil, errs.Internal(err)
+		}
+		if _, err := t.state.AddRule(r, id, t.now); err != nil {
+			return nil, errs.Internal(fmt.Errorf("starter rule %q: %w", r.Name, err))
+		}
+	}
+	t.put(keyConfigVersion(g.id), strconv.FormatUint(t.state.ConfigVersion, 10))
 	t.put(keyOrgIndex(g.id), "")
 	t.put(keyMembership(b.Owner.UserID, g.id), string(tenant.RoleOwner))
 	return orgView(org, t.callerRole()), nil

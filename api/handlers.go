@@ -207,6 +207,9 @@ type createOrgReq struct {
 	Industry   string `json:"industry"`
 	Plan       string `json:"plan"`
 	OwnerEmail string `json:"owner_email"`
+	// StarterRules false creates the organization without the starter
+	// mapping rules (for orgs provisioned with their own rules).
+	StarterRules *bool `json:"starter_rules"`
 }
 
 func (s *Server) createOrg(c *gin.Context) {

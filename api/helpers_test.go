@@ -308,8 +308,10 @@ func (e *tenv) sub(base string) string { return fmt.Sprintf("%s-%d", base, e.nex
 func (e *tenv) org(owner *user, name string) orgView {
 	e.t.Helper()
 	var o orgView
-	e.ok(e.do("POST", "/api/v1/orgs", owner.Token, map[string]string{"name": name, "subdomain": e.sub("org"),
-		"size": "11-50", "industry": "Technology"}), http.StatusCreated, &o)
+	// Without the starter rules: these tests define exactly the rules they
+	// test (TestStarterRules covers the defaults).
+	e.ok(e.do("POST", "/api/v1/orgs", owner.Token, map[string]any{"name": name, "subdomain": e.sub("org"),
+		"size": "11-50", "industry": "Technology", "starter_rules": false}), http.StatusCreated, &o)
 	if o.Role != "owner" {
 		e.t.Fatalf("new org: role %q", o.Role)
 	}

@@ -83,6 +83,9 @@ type Signal struct {
 	Type   string
 	Weight float64 // the mapping rule's weight (1 for a plain occurrence)
 	At     time.Time
+	// HalfLife is the mapping rule's half-life, used when the model sets
+	// none for the type (zero: DefaultHalfLife).
+	HalfLife time.Duration
 }
 
 // Input is everything one evaluation needs.
@@ -94,6 +97,9 @@ type Input struct {
 	Settings     Settings          // zero minimums fall back to DefaultSettings
 	Thresholds   Thresholds        // zero: DefaultThresholds
 	ExpectedFit  int               // zero: DefaultExpectedFit
+	// FitKnown is how many profile attributes are known (data
+	// completeness for confidence); zero: the count of non-zero Fit values.
+	FitKnown int
 	Now          time.Time
 }
 
@@ -219,7 +225,10 @@ func Evaluate(in Input) Evaluation {
 		}
 		hl, ok := in.Model.HalfLives[s.Type]
 		if !ok {
-			hl = DefaultHalfLife
+			hl = s.HalfLife
+			if hl <= 0 {
+				hl = DefaultHalfLife
+			}
 		}
 		a := aggs[s.Type]
 		if a == nil {
@@ -253,6 +262,9 @@ func Evaluate(in Input) Evaluation {
 	ev.FitScore = int(math.Round(100 * sigmoid(fitLogit)))
 	ev.IntentScore = int(math.Round(100 * math.Max(0, 2*sigmoid(intentLogit)-1)))
 
+	if in.FitKnown > 0 {
+		fitKnown = in.FitKnown
+	}
 	ratio := func(n, min int) float64 { return math.Min(1, float64(n)/float64(min)) }
 	conf := (ratio(nSignals, set.MinSignals) + ratio(len(types), set.MinSignalTypes) + ratio(fitKnown, expFit)) / 3
 	ev.Confidence = int(math.Round(100 * conf))

@@ -23,7 +23,7 @@ func FuzzEvaluate(f *testing.F) {
 				HalfLives: map[string]time.Duration{"s": time.Duration(halfLifeHours) * time.Hour},
 			},
 			Fit:      []FitFeature{{Name: "f", Value: v1}, {Name: "g", Value: v1 * 2}},
-			Signals:  []Signal{{"s", sigW, now.Add(-age)}, {"s", 1, now}, {"t", sigW, now.Add(-age / 2)}},
+			Signals:  []Signal{{Type: "s", Weight: sigW, At: now.Add(-age)}, {Type: "s", Weight: 1, At: now}, {Type: "t", Weight: sigW, At: now.Add(-age / 2)}},
 			Settings: Settings{MinConfidence: minConf},
 			Now:      now,
 		}

@@ -72,8 +72,8 @@ func TestContributionsSumExactly(t *testing.T) {
 	}{
 		{"empty", Input{Model: baseModel(), Now: now}},
 		{"fit only", Input{Model: baseModel(), Now: now, Fit: []FitFeature{{Name: "seniority=vp", Value: 1}, {Name: "email=free", Value: 1}}}},
-		{"intent only", Input{Model: baseModel(), Now: now, Signals: []Signal{{"demo_requested", 1, now.Add(-2 * day)}, {"pricing_viewed", 1, now.Add(-20 * day)}}}},
-		{"unknown features", Input{Model: baseModel(), Now: now, Fit: []FitFeature{{Name: "nope", Value: 3.3}}, Signals: []Signal{{"mystery", 2, now}}}},
+		{"intent only", Input{Model: baseModel(), Now: now, Signals: []Signal{{Type: "demo_requested", Weight: 1, At: now.Add(-2 * day)}, {Type: "pricing_viewed", Weight: 1, At: now.Add(-20 * day)}}}},
+		{"unknown features", Input{Model: baseModel(), Now: now, Fit: []FitFeature{{Name: "nope", Value: 3.3}}, Signals: []Signal{{Type: "mystery", Weight: 2, At: now}}}},
 		{"numeric values", Input{Model: Model{Intercept: 0.1234567, Weights: map[string]float64{"a": 0.1, "b": 1e-7, "c": -3.3333333}}, Now: now,
 			Fit: []FitFeature{{Name: "a", Value: 0.3}, {Name: "b", Value: 12345.678}, {Name: "c", Value: 0.7}}}},
 		{"clamped", Input{Model: Model{Intercept: 1e300, Weights: map[string]float64{"a": 1e308}}, Now: now, Fit: []FitFeature{{Name: "a", Value: 1e10}}}},
@@ -94,9 +94,9 @@ func TestContributionsSumExactly(t *testing.T) {
 
 func TestEvaluateIntentValues(t *testing.T) {
 	ev := Evaluate(Input{Model: baseModel(), Now: now, Signals: []Signal{
-		{"pricing_viewed", 2, now.Add(-14 * day)}, // 2 × 0.5 = 1
-		{"pricing_viewed", 1, now},                // 1
-		{"pricing_viewed", 1, now.Add(-91 * day)}, // outside lookback
+		{Type: "pricing_viewed", Weight: 2, At: now.Add(-14 * day)}, // 2 × 0.5 = 1
+		{Type: "pricing_viewed", Weight: 1, At: now},                // 1
+		{Type: "pricing_viewed", Weight: 1, At: now.Add(-91 * day)}, // outside lookback
 	}})
 	if len(ev.Contributions) != 1 {
 		t.Fatalf("contributions %+v", ev.Contributions)
@@ -153,9 +153,9 @@ func fullEvidence() Input {
 			{Name: "email=free", Value: 1, Label: "free-mail address"},
 		},
 		Signals: []Signal{
-			{"demo_requested", 1, now.Add(-2 * day)},
-			{"pricing_viewed", 1, now.Add(-3 * time.Hour)},
-			{"pricing_viewed", 1, now.Add(-30 * day)},
+			{Type: "demo_requested", Weight: 1, At: now.Add(-2 * day)},
+			{Type: "pricing_viewed", Weight: 1, At: now.Add(-3 * time.Hour)},
+			{Type: "pricing_viewed", Weight: 1, At: now.Add(-30 * day)},
 		},
 		SignalLabels: map[string]string{"demo_requested": "demo requested", "pricing_viewed": "pricing page viewed"},
 		Settings:     DefaultSettings(),
@@ -219,7 +219,7 @@ func TestReasoningGolden(t *testing.T) {
 		t.Errorf("held reasoning\n got %q\nwant %q", got, wantHeld)
 	}
 
-	neg := Input{Model: baseModel(), Now: now, Signals: []Signal{{"unsubscribed", 1, now.Add(-36 * time.Hour)}}}
+	neg := Input{Model: baseModel(), Now: now, Signals: []Signal{{Type: "unsubscribed", Weight: 1, At: now.Add(-36 * time.Hour)}}}
 	wantNeg := "Cold (score 3): no strong positive factors. Held back by: unsubscribed 1 day ago (\u22121.4)." // 1.5 × 0.5^(1.5/30)
 	if got := Evaluate(neg).Reasoning; got != wantNeg {
 		t.Errorf("negative reasoning\n got %q\nwant %q", got, wantNeg)
@@ -255,7 +255,7 @@ func TestSettingsValidate(t *testing.T) {
 	errstest.Want(t, bad.Validate(), errs.KindInvalid, "out_of_range", "lookback_days")
 	bad = DefaultSettings()
 	bad.CooldownWarm = 0
-	errstest.Want(t, bad.Validate(), errs.KindInvalid, "out_of_range", "cooldown_warm")
+	errstest.Want(t, bad.Validate(), errs.KindInvalid, "out_of_range", "cooldown_warm_hours")
 	bad = DefaultSettings()
 	bad.MinConfidence = 101
 	errstest.Want(t, bad.Validate(), errs.KindInvalid, "out_of_range", "min_confidence")

@@ -1,6 +1,7 @@
 package score
 
 import (
+	"encoding/json"
 	"time"
 
 	"github.com/trailspark/trailspark/engine/errs"
@@ -42,9 +43,9 @@ func (s Settings) Validate() error {
 		{"min_signal_types", int64(s.MinSignalTypes), 1, 10, ""},
 		{"lookback_days", int64(s.LookbackDays), 1, 365, " days"},
 		{"min_confidence", int64(s.MinConfidence), 0, 100, "%"},
-		{"cooldown_hot", int64(s.CooldownHot / time.Hour), 1, 2160, " h"},
-		{"cooldown_warm", int64(s.CooldownWarm / time.Hour), 1, 2160, " h"},
-		{"cooldown_cold", int64(s.CooldownCold / time.Hour), 1, 2160, " h"},
+		{"cooldown_hot_hours", int64(s.CooldownHot / time.Hour), 1, 2160, " h"},
+		{"cooldown_warm_hours", int64(s.CooldownWarm / time.Hour), 1, 2160, " h"},
+		{"cooldown_cold_hours", int64(s.CooldownCold / time.Hour), 1, 2160, " h"},
 	}
 	for _, c := range checks {
 		if c.v < c.lo || c.v > c.hi {
@@ -54,7 +55,7 @@ func (s Settings) Validate() error {
 	for _, c := range []struct {
 		field string
 		d     time.Duration
-	}{{"cooldown_hot", s.CooldownHot}, {"cooldown_warm", s.CooldownWarm}, {"cooldown_cold", s.CooldownCold}} {
+	}{{"cooldown_hot_hours", s.CooldownHot}, {"cooldown_warm_hours", s.CooldownWarm}, {"cooldown_cold_hours", s.CooldownCold}} {
 		if c.d%time.Hour != 0 {
 			return errs.Invalid(c.field, "out_of_range", "%s must be a whole number of hours", c.field)
 		}
@@ -79,4 +80,55 @@ func (s Settings) normalized() Settings {
 		s.MinConfidence = 0
 	}
 	return s
+}
+
+// settingsJSON is the wire form: cooldowns in whole hours, as SPEC §3.3
+// states them (a time.Duration would marshal as nanoseconds).
+type settingsJSON struct {
+	MinSignals     *int  `json:"min_signals,omitempty"`
+	MinSignalTypes *int  `json:"min_signal_types,omitempty"`
+	LookbackDays   *int  `json:"lookback_days,omitempty"`
+	MinConfidence  *int  `json:"min_confidence,omitempty"`
+	CoolingOff     *bool `json:"cooling_off,omitempty"`
+	CooldownHotH   *int  `json:"cooldown_hot_hours,omitempty"`
+	CooldownWarmH  *int  `json:"cooldown_warm_hours,omitempty"`
+	CooldownColdH  *int  `json:"cooldown_cold_hours,omitempty"`
+}
+
+// MarshalJSON writes every setting, cooldowns in hours.
+func (s Settings) MarshalJSON() ([]byte, error) {
+	h := func(d time.Duration) *int { v := int(d / time.Hour); return &v }
+	return json.Marshal(settingsJSON{&s.MinSignals, &s.MinSignalTypes, &s.LookbackDays, &s.MinConfidence, &s.CoolingOff,
+		h(s.CooldownHot), h(s.CooldownWarm), h(s.CooldownCold)})
+}
+
+// UnmarshalJSON overlays the settings present in b onto s, so a partial
+// document changes only what it names (decode onto the current settings to
+// update them; onto DefaultSettings() to fill the rest with defaults).
+func (s *Settings) UnmarshalJSON(b []byte) error {
+	var w settingsJSON
+	if err := json.Unmarshal(b, &w); err != nil {
+		return err
+	}
+	setI := func(dst *int, v *int) {
+		if v != nil {
+			*dst = *v
+		}
+	}
+	setD := func(dst *time.Duration, v *int) {
+		if v != nil {
+			*dst = time.Duration(*v) * time.Hour
+		}
+	}
+	setI(&s.MinSignals, w.MinSignals)
+	setI(&s.MinSignalTypes, w.MinSignalTypes)
+	setI(&s.LookbackDays, w.LookbackDays)
+	setI(&s.MinConfidence, w.MinConfidence)
+	if w.CoolingOff != nil {
+		s.CoolingOff = *w.CoolingOff
+	}
+	setD(&s.CooldownHot, w.CooldownHotH)
+	setD(&s.CooldownWarm, w.CooldownWarmH)
+	setD(&s.CooldownCold, w.CooldownColdH)
+	return nil
 }

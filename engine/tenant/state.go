@@ -65,7 +65,10 @@ type State struct {
 	// ConfigVersion counts configuration changes that grains cache (rules),
 	// so a stale cache is detected by comparing one number.
 	ConfigVersion uint64 `json:"config_version"`
-	Deleted       bool   `json:"deleted"`
+	// Scoring holds settings, evaluation rules and ICP model versions; nil
+	// for an organization stored before scoring existed (EnsureScoring).
+	Scoring *Scoring `json:"scoring,omitempty"`
+	Deleted bool     `json:"deleted"`
 }
 
 // NewState starts an organization with its creator as the one Owner.
