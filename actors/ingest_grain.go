@@ -41,6 +41,9 @@ func (g *ingestGrain) Receive(ctx actor.Context) {
 			return
 		}
 		g.proc = newProcessor(g.env, g.log, org, p, g.rules(org))
+		if g.env.client != nil {
+			g.proc.scoring = g.env.client.orgScoring(org)
+		}
 		ctx.SetReceiveTimeout(g.env.idle())
 		g.run(ctx)
 	case *actor.ReceiveTimeout:

@@ -44,8 +44,14 @@ type processor struct {
 	org       string
 	partition int
 	rules     rulesSource
-	free      *identity.FreeMail
-	guards    identity.Guards
+	// scoring, when set, fetches the scoring configuration; leads with new
+	// mapped signals are then evaluated in the flush that stores them.
+	scoring       scoringSource
+	scoringCfg    *scoringConfig
+	scoringVer    uint64
+	scoringLoaded bool
+	free          *identity.FreeMail
+	guards        identity.Guards
 
 	rulesVer   uint64
 	ruleSet    *mapping.RuleSet
@@ -167,6 +173,9 @@ func (p *processor) refreshRules(ctx context.Context) error {
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return err
 	}
+	if err := p.refreshScoring(ctx, ver); err != nil {
+		return err
+	}
 	if p.ruleSet != nil && ver == p.rulesVer {
 		return nil
 	}
@@ -193,7 +202,8 @@ type batch struct {
 	links    map[string]string // identity index key → lead id, as proposed in this batch (lookups see them)
 	accepted map[string]string // links the leads accepted in the flush being built (only these are written)
 	replayed []store.SignalStatus
-	coldDone []coldTaken // cold entries to delete once the batch is committed
+	accounts map[string]*Account // loaded for evaluations, once per batch
+	coldDone []coldTaken         // cold entries to delete once the batch is committed
 }
 
 type coldTaken struct {
@@ -404,6 +414,12 @@ func (b *batch) processEntry(ctx context.Context, e store.LogEntry, replay bool)
 			l.LastSeenAt = entry.At
 		}
 		l.Timeline = append(l.Timeline, entry)
+		if entry.SignalType != "" {
+			l.addWindow(WindowSignal{SignalID: entry.SignalID, Type: entry.SignalType, At: entry.At, Weight: entry.Weight,
+				HalfLifeH: entry.HalfLifeH, HighIntent: entry.HighIntent, Rule: entry.RuleName})
+			l.newSignals = true
+			l.newHighIntent = l.newHighIntent || entry.HighIntent
+		}
 		sort.SliceStable(l.Timeline, func(i, j int) bool { return l.Timeline[i].At.Before(l.Timeline[j].At) })
 		if len(l.Timeline) > maxTimeline {
 			l.Timeline = l.Timeline[len(l.Timeline)-maxTimeline:]
@@ -609,7 +625,7 @@ func (b *batch) flushLeads(ctx context.Context, order []string) error {
 			sources[t] = append(sources[t], id)
 		}
 		leads := make([]*Lead, len(targets))
-		var leadWrites []store.Write
+		var leadWrites, extra []store.Write
 		for i, id := range targets {
 			cl, ok := loaded[id]
 			if !ok {
@@ -628,6 +644,11 @@ func (b *batch) flushLeads(ctx context.Context, order []string) error {
 					c(l)
 				}
 			}
+			evWrites, err := b.evaluateInFlush(ctx, l)
+			if err != nil {
+				return err
+			}
+			extra = append(extra, evWrites...)
 			buf, err := json.Marshal(l)
 			if err != nil {
 				return err
@@ -640,10 +661,11 @@ func (b *batch) flushLeads(ctx context.Context, order []string) error {
 				b.accepted[k] = t
 			}
 		}
-		writes := make([]store.Write, 0, len(b.accepted)+len(leadWrites))
+		writes := make([]store.Write, 0, len(b.accepted)+len(extra)+len(leadWrites))
 		for k, lead := range b.accepted {
 			writes = append(writes, store.Write{Key: []byte(k), Value: []byte(lead), Expected: store.AnyVersion})
 		}
+		writes = append(writes, extra...)
 		writes = append(writes, leadWrites...)
 		vers, err := env.Store.SaveBatch(ctx, writes)
 		if err == nil {

@@ -319,6 +319,11 @@ func (c *Client) Account(ctx context.Context, caller tenant.Caller, org, id stri
 	if _, err := c.env.loadJSON(ctx, keyAccount(org, id), &a); err != nil {
 		return nil, notFoundIf(err, "account")
 	}
+	p, err := c.AccountPropensity(ctx, org, id)
+	if err != nil {
+		return nil, err
+	}
+	a.Propensity = p
 	return &a, nil
 }
 

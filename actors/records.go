@@ -90,9 +90,19 @@ type Lead struct {
 	// MergedInto names the lead this one was merged into by an admin merge
 	// (actors/merges.go): the record is kept, its identifiers moved to the
 	// survivor, and the processor sends its new signals to the survivor.
-	MergedInto string    `json:"merged_into,omitempty"`
-	CreatedAt  time.Time `json:"created_at"`
-	UpdatedAt  time.Time `json:"updated_at"`
+	MergedInto string `json:"merged_into,omitempty"`
+	// Window holds the mapped signals scoring uses (evaluate.go).
+	Window []WindowSignal `json:"window,omitempty"`
+	// Evaluation is the latest evaluation; EvaluationNote says why new
+	// signals did not (yet) lead to one (gates, evaluation rules).
+	Evaluation     *EvaluationSummary `json:"evaluation,omitempty"`
+	EvaluationNote string             `json:"evaluation_note,omitempty"`
+	// newSignals / newHighIntent: set when this flush applied mapped
+	// signals (never stored).
+	newSignals    bool
+	newHighIntent bool
+	CreatedAt     time.Time `json:"created_at"`
+	UpdatedAt     time.Time `json:"updated_at"`
 }
 
 // maxTimeline bounds a lead record (it is rewritten on every batch that
@@ -139,8 +149,10 @@ type Account struct {
 	Inferred   bool           `json:"inferred"`
 	Source     string         `json:"source"` // inferred | api | import | crm
 	Attributes map[string]any `json:"attributes,omitempty"`
-	CreatedAt  time.Time      `json:"created_at"`
-	UpdatedAt  time.Time      `json:"updated_at"`
+	// Propensity is computed when an account is read (never stored).
+	Propensity *Propensity `json:"propensity,omitempty"`
+	CreatedAt  time.Time   `json:"created_at"`
+	UpdatedAt  time.Time   `json:"updated_at"`
 }
 
 func keyLead(org, id string) []byte          { return store.TenantKey(org, "lead", id) }

@@ -206,6 +206,22 @@ func sharedLead(e *tenv, u *roleUsers, f *roleFixture) string {
 	return f.lead
 }
 
+// freshEvaluation evaluates the shared lead now (as the Owner) and
+// returns the new evaluation's id.
+func freshEvaluation(e *tenv, u *roleUsers, f *roleFixture) string {
+	var ev struct {
+		ID string `json:"id"`
+	}
+	e.ok(e.do("POST", "/api/v1/orgs/"+f.org.ID+"/leads/"+sharedLead(e, u, f)+"/evaluate", u.owner.Token, nil), http.StatusCreated, &ev)
+	return ev.ID
+}
+
+// freshFeedback gives pending feedback on a fresh evaluation.
+func freshFeedback(e *tenv, u *roleUsers, f *roleFixture) {
+	e.ok(e.do("POST", "/api/v1/orgs/"+f.org.ID+"/evaluations/"+freshEvaluation(e, u, f)+"/feedback", u.owner.Token,
+		map[string]any{"reason": "matrix feedback reason", "expected_grade": "hot"}), http.StatusCreated, nil)
+}
+
 func matrixRule(name string) map[string]any {
 	return map[string]any{"name": name, "signal_type": "page_view",
 		"conditions": map[string]any{"path": "event", "op": "equals", "value": "Matrix"},
@@ -524,6 +540,73 @@ var matrix = []matrixRow{
 		prep: func(e *tenv, u *roleUsers, f *roleFixture) (map[string]string, any) {
 			return map[string]string{"acct": sharedAccount(e, u, f)}, nil
 		}},
+	{name: "get settings", method: "GET", path: "/orgs/{org}/settings", min: "viewer",
+		want: [nCallers]int{401, 200, 200, 200, 200, 200, 404, 401}, prep: noPrep},
+	{name: "change settings", method: "PUT", path: "/orgs/{org}/settings", min: "admin",
+		want: [nCallers]int{401, 403, 403, 200, 200, 200, 404, 401},
+		prep: func(*tenv, *roleUsers, *roleFixture) (map[string]string, any) {
+			return nil, map[string]any{"min_signals": 3}
+		}},
+	{name: "get evaluation rules", method: "GET", path: "/orgs/{org}/evaluation-rules", min: "viewer",
+		want: [nCallers]int{401, 200, 200, 200, 200, 200, 404, 401}, prep: noPrep},
+	{name: "set evaluation rules", method: "PUT", path: "/orgs/{org}/evaluation-rules", min: "editor",
+		want: [nCallers]int{401, 403, 200, 200, 200, 200, 404, 401},
+		prep: func(*tenv, *roleUsers, *roleFixture) (map[string]string, any) {
+			return nil, map[string]any{"rules": []any{}}
+		}},
+	{name: "list models", method: "GET", path: "/orgs/{org}/icp-models", min: "viewer",
+		want: [nCallers]int{401, 200, 200, 200, 200, 200, 404, 401}, prep: noPrep},
+	{name: "get model", method: "GET", path: "/orgs/{org}/icp-models/{model}", min: "viewer",
+		want: [nCallers]int{401, 200, 200, 200, 200, 200, 404, 401},
+		prep: func(*tenv, *roleUsers, *roleFixture) (map[string]string, any) {
+			return map[string]string{"model": "icp_starter"}, nil
+		}},
+	{name: "create model", method: "POST", path: "/orgs/{org}/icp-models", min: "editor",
+		want: [nCallers]int{401, 403, 201, 201, 201, 201, 404, 401},
+		prep: func(*tenv, *roleUsers, *roleFixture) (map[string]string, any) {
+			return nil, map[string]any{"name": "matrix", "definition": map[string]any{"intercept": -1}}
+		}},
+	{name: "activate model", method: "POST", path: "/orgs/{org}/icp-models/{model}/activate", min: "editor",
+		want: [nCallers]int{401, 403, 200, 200, 200, 200, 404, 401},
+		prep: func(*tenv, *roleUsers, *roleFixture) (map[string]string, any) {
+			return map[string]string{"model": "icp_starter"}, nil
+		}},
+	{name: "evaluate lead now", method: "POST", path: "/orgs/{org}/leads/{lead}/evaluate", min: "editor",
+		want: [nCallers]int{401, 403, 201, 201, 201, 201, 404, 401},
+		prep: func(e *tenv, u *roleUsers, f *roleFixture) (map[string]string, any) {
+			return map[string]string{"lead": sharedLead(e, u, f)}, nil
+		}},
+	{name: "list evaluations", method: "GET", path: "/orgs/{org}/evaluations", min: "viewer",
+		want: [nCallers]int{401, 200, 200, 200, 200, 200, 404, 401}, prep: noPrep},
+	{name: "get evaluation", method: "GET", path: "/orgs/{org}/evaluations/{ev}", min: "viewer",
+		want: [nCallers]int{401, 200, 200, 200, 200, 200, 404, 401},
+		prep: func(e *tenv, u *roleUsers, f *roleFixture) (map[string]string, any) {
+			return map[string]string{"ev": freshEvaluation(e, u, f)}, nil
+		}},
+	{name: "lead evaluations", method: "GET", path: "/orgs/{org}/leads/{lead}/evaluations", min: "viewer",
+		want: [nCallers]int{401, 200, 200, 200, 200, 200, 404, 401},
+		prep: func(e *tenv, u *roleUsers, f *roleFixture) (map[string]string, any) {
+			return map[string]string{"lead": sharedLead(e, u, f)}, nil
+		}},
+	{name: "give feedback", method: "POST", path: "/orgs/{org}/evaluations/{ev}/feedback", min: "editor",
+		want: [nCallers]int{401, 403, 201, 201, 201, 201, 404, 401},
+		prep: func(e *tenv, u *roleUsers, f *roleFixture) (map[string]string, any) {
+			return map[string]string{"ev": freshEvaluation(e, u, f)}, map[string]any{"reason": "matrix feedback reason", "expected_grade": "warm"}
+		}},
+	{name: "list feedback", method: "GET", path: "/orgs/{org}/feedback", min: "viewer",
+		want: [nCallers]int{401, 200, 200, 200, 200, 200, 404, 401}, prep: noPrep},
+	{name: "preview refinement", method: "POST", path: "/orgs/{org}/refinements/preview", min: "editor",
+		want: [nCallers]int{401, 403, 200, 200, 200, 200, 404, 401},
+		prep: func(e *tenv, u *roleUsers, f *roleFixture) (map[string]string, any) {
+			freshFeedback(e, u, f)
+			return nil, nil
+		}},
+	{name: "apply refinement", method: "POST", path: "/orgs/{org}/refinements", min: "editor",
+		want: [nCallers]int{401, 403, 201, 201, 201, 201, 404, 401},
+		prep: func(e *tenv, u *roleUsers, f *roleFixture) (map[string]string, any) {
+			freshFeedback(e, u, f)
+			return nil, nil
+		}},
 }
 
 // TestMatrixMatchesRoleTable checks the literal matrix against the
@@ -555,7 +638,8 @@ func TestMatrixMatchesRoleTable(t *testing.T) {
 	inMatrix := map[string]bool{}
 	for _, row := range matrix {
 		p := strings.NewReplacer("{org}", ":org", "{user}", ":user", "{inv}", ":id", "{key}", ":id",
-			"{sig}", ":id", "{rule}", ":id", "{lead}", ":id", "{acct}", ":id", "{porg}", ":id", "{merge}", ":id", "{job}", ":id").Replace(row.path)
+			"{sig}", ":id", "{rule}", ":id", "{lead}", ":id", "{acct}", ":id", "{porg}", ":id", "{merge}", ":id", "{job}", ":id",
+			"{model}", ":id", "{ev}", ":id").Replace(row.path)
 		inMatrix[row.method+" /api/v1"+p] = true
 	}
 	for _, r := range api.New(nil, api.Options{}).Routes() {

@@ -175,6 +175,7 @@ func New(client *actors.Client, opts Options) *Server {
 	authed.GET("/orgs/:org/accounts", s.listAccounts)
 	authed.POST("/orgs/:org/accounts", s.createAccount)
 	authed.GET("/orgs/:org/accounts/:id", s.getAccount)
+	s.scoringRoutes(authed)
 	authed.GET("/orgs/:org/product-orgs", s.listProductOrgs)
 	authed.GET("/orgs/:org/product-orgs/:id", s.getProductOrg)
 
