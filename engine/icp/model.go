@@ -336,7 +336,7 @@ func rangeName(r Range) string {
 // when its keyword occurs in the title as whole words.
 func (c *Compiled) Features(s Subject, buf []score.FitFeature) []score.FitFeature {
 	title := " " + normWords(s.Title) + " "
-	sen, dep := s.Seniority, s.Department
+	sen, dep := norm(s.Seniority), norm(s.Department)
 	if sen == "" || dep == "" {
 		ps, pd := ParseTitle(s.Title)
 		if sen == "" {

@@ -9,8 +9,9 @@ var seniorityWords = []struct {
 	level string
 	words []string
 }{
-	{"c_level", []string{"ceo", "cto", "cfo", "coo", "cmo", "cio", "cro", "cpo", "ciso", "chief", "founder", "co founder", "cofounder", "president", "owner", "managing director", "general manager", "partner"}},
+	// vp before c_level: "Senior Vice President" contains "president".
 	{"vp", []string{"vp", "svp", "evp", "avp", "vice president"}},
+	{"c_level", []string{"ceo", "cto", "cfo", "coo", "cmo", "cio", "cro", "cpo", "ciso", "chief", "founder", "co founder", "cofounder", "president", "owner", "managing director", "general manager", "partner"}},
 	{"head", []string{"head"}},
 	{"director", []string{"director"}},
 	{"manager", []string{"manager", "mgr", "team lead", "lead"}},
@@ -24,7 +25,9 @@ var departmentWords = []struct {
 }{
 	{"sales", []string{"sales", "account executive", "ae", "sdr", "bdr", "business development", "revenue", "account manager", "cro"}},
 	{"marketing", []string{"marketing", "growth", "demand generation", "demand gen", "brand", "content", "seo", "communications", "cmo"}},
-	{"engineering", []string{"engineering", "engineer", "developer", "software", "devops", "architect", "cto", "programmer", "sre"}},
+	// "information technology" is IT, checked before engineering's "technology".
+	{"it", []string{"information technology"}},
+	{"engineering", []string{"engineering", "engineer", "developer", "software", "devops", "architect", "cto", "programmer", "sre", "technology"}},
 	{"product", []string{"product", "cpo"}},
 	{"data", []string{"data", "analytics", "analyst", "scientist", "bi"}},
 	{"design", []string{"design", "designer", "ux", "ui"}},
