@@ -571,6 +571,18 @@ var matrix = []matrixRow{
 		prep: func(*tenv, *roleUsers, *roleFixture) (map[string]string, any) {
 			return map[string]string{"model": "icp_starter"}, nil
 		}},
+	{name: "parse icp text", method: "POST", path: "/orgs/{org}/icp-models/parse-text", min: "viewer",
+		want: [nCallers]int{401, 200, 200, 200, 200, 200, 404, 401},
+		prep: func(*tenv, *roleUsers, *roleFixture) (map[string]string, any) {
+			return nil, map[string]any{"text": "software companies"}
+		}},
+	{name: "analyze icp upload", method: "POST", path: "/orgs/{org}/icp-models/analyze", min: "editor",
+		want: [nCallers]int{401, 403, 200, 200, 200, 200, 404, 401},
+		prep: func(e *tenv, _ *roleUsers, _ *roleFixture) (map[string]string, any) {
+			body, ctype := multipartBody(e.t, map[string]string{"preview_only": "true"}, map[string]string{
+				"accounts": "account,sector\nAcme,software\n", "opportunities": "account,deal_stage\nAcme,Won\n"})
+			return map[string]string{"content-type": ctype}, rawBody(body)
+		}},
 	{name: "evaluate lead now", method: "POST", path: "/orgs/{org}/leads/{lead}/evaluate", min: "editor",
 		want: [nCallers]int{401, 403, 201, 201, 201, 201, 404, 401},
 		prep: func(e *tenv, u *roleUsers, f *roleFixture) (map[string]string, any) {
@@ -669,7 +681,11 @@ func TestRoleMatrix(t *testing.T) {
 				for k, v := range vals {
 					path = strings.ReplaceAll(path, "{"+k+"}", v)
 				}
-				r := e.do(row.method, path, u.token(e, f, c), body)
+				var opts []reqOpt
+				if ct := vals["content-type"]; ct != "" {
+					opts = append(opts, withHeader("Content-Type", ct))
+				}
+				r := e.do(row.method, path, u.token(e, f, c), body, opts...)
 				want := row.want[c]
 				switch {
 				case want/100 == 2:

@@ -3,13 +3,19 @@ package api
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"net/http"
+	"strconv"
+	"strings"
 
 	"github.com/gin-gonic/gin"
 
 	"github.com/trailspark/trailspark/actors"
 	"github.com/trailspark/trailspark/engine/errs"
+	"github.com/trailspark/trailspark/engine/icp"
 	"github.com/trailspark/trailspark/engine/rules"
+	"github.com/trailspark/trailspark/engine/tenant"
 )
 
 // Scoring routes (SPEC §3): settings, evaluation rules, ICP models,
@@ -23,6 +29,7 @@ func (s *Server) scoringRoutes(authed *gin.RouterGroup) {
 	authed.POST("/orgs/:org/icp-models", s.createModel)
 	authed.GET("/orgs/:org/icp-models/:id", s.getModel)
 	authed.POST("/orgs/:org/icp-models/:id/activate", s.activateModel)
+	authed.POST("/orgs/:org/icp-models/parse-text", s.parseICPText)
 	authed.GET("/orgs/:org/evaluations", s.listEvaluations)
 	authed.GET("/orgs/:org/evaluations/:id", s.getEvaluation)
 	authed.POST("/orgs/:org/evaluations/:id/feedback", s.giveFeedback)
@@ -112,6 +119,7 @@ func (s *Server) getModel(c *gin.Context) {
 type createModelReq struct {
 	Name       string          `json:"name"`
 	Definition json.RawMessage `json:"definition"`
+	Text       string          `json:"text"` // instead of definition: parsed deterministically
 	Activate   bool            `json:"activate"`
 	Note       string          `json:"note"`
 }
@@ -120,6 +128,19 @@ func (s *Server) createModel(c *gin.Context) {
 	var req createModelReq
 	if err := bindJSON(c, &req); err != nil {
 		fail(c, err)
+		return
+	}
+	if req.Text != "" {
+		if len(req.Definition) > 0 {
+			fail(c, errs.Invalid("text", "conflicting_fields", "give either definition or text, not both"))
+			return
+		}
+		m, parsed, err := s.client.CreateModelFromText(c.Request.Context(), caller(c), c.Param("org"), req.Name, req.Text, req.Activate)
+		if err != nil {
+			fail(c, err)
+			return
+		}
+		c.JSON(http.StatusCreated, modelFromText{ModelVersion: m, Parsed: parsed})
 		return
 	}
 	in := actors.ModelInput{Name: req.Name, Activate: req.Activate, Note: req.Note, Source: "manual"}
@@ -229,4 +250,129 @@ func decodeStrict(raw json.RawMessage, v any, field string) error {
 		return &out
 	}
 	return nil
+}
+
+// modelFromText is a created model with what its text parse understood.
+type modelFromText struct {
+	*tenant.ModelVersion
+	Parsed *icp.TextResult `json:"parsed"`
+}
+
+type parseTextReq struct {
+	Text string `json:"text"`
+}
+
+func (s *Server) parseICPText(c *gin.Context) {
+	var req parseTextReq
+	if err := bindJSON(c, &req); err != nil {
+		fail(c, err)
+		return
+	}
+	v, err := s.client.ParseICPText(c.Request.Context(), caller(c), c.Param("org"), req.Text)
+	respond(c, http.StatusOK, v, err)
+}
+
+// maxICPUpload bounds an upload-and-analyze request (both CSVs).
+const maxICPUpload = 32 << 20
+
+// analyzeICP takes multipart/form-data: files "accounts" and
+// "opportunities"; optional fields "account_columns" and
+// "opportunity_columns" (JSON objects role → header), "won_stages" and
+// "lost_stages" (comma lists), "unit" (opportunity|account), "disabled"
+// (comma list of insight ids), "only_significant", "preview_only",
+// "create", "activate" (true/false) and "name".
+func (s *Server) analyzeICP(c *gin.Context) {
+	in, closeFiles, err := analyzeInput(c)
+	defer closeFiles()
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	v, err := s.client.AnalyzeICP(c.Request.Context(), caller(c), c.Param("org"), in)
+	status := http.StatusOK
+	if in.Create {
+		status = http.StatusCreated
+	}
+	respond(c, status, v, err)
+}
+
+func analyzeInput(c *gin.Context) (actors.ICPAnalysisInput, func(), error) {
+	var in actors.ICPAnalysisInput
+	var closers []func() error
+	closeAll := func() {
+		for _, f := range closers {
+			_ = f()
+		}
+	}
+	ct := c.GetHeader("Content-Type")
+	if !strings.HasPrefix(ct, "multipart/form-data") {
+		return in, closeAll, &errs.Error{Kind: errs.KindUnsupportedType, Code: "unsupported_media_type",
+			Message: "send multipart/form-data with the files accounts and opportunities"}
+	}
+	if err := c.Request.ParseMultipartForm(8 << 20); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return in, closeAll, &errs.Error{Kind: errs.KindTooLarge, Code: "payload_too_large", Message: fmt.Sprintf("the upload is larger than %d bytes", mbe.Limit)}
+		}
+		return in, closeAll, errs.Invalid("", "malformed_multipart", "the multipart body could not be read: %v", err)
+	}
+	for _, name := range []string{"accounts", "opportunities"} {
+		fh, err := c.FormFile(name)
+		if err != nil {
+			return in, closeAll, errs.Invalid(name, "required", "the %s CSV file is required (form field %q)", name, name)
+		}
+		f, err := fh.Open()
+		if err != nil {
+			return in, closeAll, errs.Invalid(name, "unreadable", "the %s file could not be read", name)
+		}
+		closers = append(closers, f.Close)
+		if name == "accounts" {
+			in.Accounts = f
+		} else {
+			in.Opportunities = f
+		}
+	}
+	boolField := func(name string) (bool, error) {
+		v := c.PostForm(name)
+		if v == "" {
+			return false, nil
+		}
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return false, errs.Invalid(name, "invalid_boolean", "%s must be true or false", name)
+		}
+		return b, nil
+	}
+	var err error
+	for name, dst := range map[string]*bool{"preview_only": &in.PreviewOnly, "create": &in.Create, "activate": &in.Activate, "only_significant": &in.Options.OnlySignificant} {
+		if *dst, err = boolField(name); err != nil {
+			return in, closeAll, err
+		}
+	}
+	for name, dst := range map[string]*map[string]string{"account_columns": &in.Options.Import.AccountOverrides, "opportunity_columns": &in.Options.Import.OpportunityOverrides} {
+		if v := c.PostForm(name); v != "" {
+			if err := json.Unmarshal([]byte(v), dst); err != nil {
+				return in, closeAll, errs.Invalid(name, "invalid_json", "%s must be a JSON object of role → column header", name)
+			}
+		}
+	}
+	list := func(name string) []string {
+		var out []string
+		for _, p := range strings.Split(c.PostForm(name), ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				out = append(out, p)
+			}
+		}
+		return out
+	}
+	in.Options.Import.WonStages, in.Options.Import.LostStages = list("won_stages"), list("lost_stages")
+	in.Options.Disabled = list("disabled")
+	switch u := c.PostForm("unit"); u {
+	case "", icp.UnitOpportunity, icp.UnitAccount:
+		in.Options.Unit = u
+	default:
+		return in, closeAll, errs.Invalid("unit", "invalid_enum", "unit must be opportunity or account")
+	}
+	in.Name = c.PostForm("name")
+	return in, closeAll, nil
 }

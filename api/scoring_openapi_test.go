@@ -57,6 +57,16 @@ func TestScoringOpenAPI(t *testing.T) {
 		"account": map[string]any{"industries": []any{map[string]any{"value": "Software"}}}}})
 	v.must(400, "POST", base+"/icp-models", tok, map[string]any{"definition": map[string]any{"intercept": 99}})
 	v.must(200, "POST", base+"/icp-models/"+m["id"].(string)+"/activate", tok, nil)
+	v.must(200, "POST", base+"/icp-models/parse-text", tok, map[string]any{"text": "software companies in Germany"})
+	v.must(400, "POST", base+"/icp-models/parse-text", tok, map[string]any{"text": ""})
+	v.must(201, "POST", base+"/icp-models", tok, map[string]any{"text": "fintech, 50-500 employees"})
+	body, ctype := multipartBody(t, map[string]string{"create": "true"}, map[string]string{
+		"accounts": "account,sector\nAcme,software\n", "opportunities": "account,deal_stage\nAcme,Won\nAcme,Lost\n"})
+	v.mustSend(201, call{method: "POST", path: base + "/icp-models/analyze", token: tok, raw: body, ctype: ctype})
+	body, ctype = multipartBody(t, map[string]string{"preview_only": "true"}, map[string]string{
+		"accounts": "account,sector\nAcme,software\n", "opportunities": "account,deal_stage\nAcme,Won\n"})
+	v.mustSend(200, call{method: "POST", path: base + "/icp-models/analyze", token: tok, raw: body, ctype: ctype})
+	v.mustSend(400, call{method: "POST", path: base + "/icp-models/analyze", token: tok, raw: body[:len(body)/2], ctype: ctype})
 	v.must(200, "POST", base+"/icp-models/"+starter+"/activate", tok, nil)
 
 	v.must(202, "POST", "/api/signal-staging/webhook/"+key, "", map[string]any{"email": "lee@globex.com", "event": "Form Submitted"})

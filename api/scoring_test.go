@@ -1,8 +1,11 @@
 package api_test
 
 import (
+	"bytes"
 	"math"
+	"mime/multipart"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -209,4 +212,96 @@ func TestEvaluationRulesAndModels(t *testing.T) {
 	if m.Status != "active" || m.Version != 2 || m.Source != "manual" {
 		t.Errorf("model %+v", m)
 	}
+}
+
+// TestICPFromTextAndUpload builds models the two other ways: free text and
+// an accounts + opportunities upload (the Maven CRM sample when present).
+func TestICPFromTextAndUpload(t *testing.T) {
+	e := newEnv(t)
+	ann := e.user("ann")
+	o := e.org(ann, "Builders")
+	base := "/api/v1/orgs/" + o.ID
+
+	var parsed struct {
+		Definition    map[string]any   `json:"definition"`
+		Understood    []map[string]any `json:"understood"`
+		NotUnderstood []string         `json:"not_understood"`
+	}
+	text := "B2B SaaS companies in fintech, 50-1000 employees, in North America, using Salesforce; targeting VPs of Sales; blorfs"
+	e.ok(e.do("POST", base+"/icp-models/parse-text", ann.Token, map[string]any{"text": text}), http.StatusOK, &parsed)
+	if len(parsed.Understood) < 4 || len(parsed.NotUnderstood) != 1 || parsed.NotUnderstood[0] != "blorfs" {
+		t.Errorf("parse: understood %v, not understood %v", parsed.Understood, parsed.NotUnderstood)
+	}
+	var m struct {
+		tenant.ModelVersion
+		Parsed map[string]any `json:"parsed"`
+	}
+	e.ok(e.do("POST", base+"/icp-models", ann.Token, map[string]any{"name": "From text", "text": text}), http.StatusCreated, &m)
+	if m.Source != "text" || m.Status != "inactive" || len(m.Definition.Account.Industries) == 0 || m.Parsed == nil {
+		t.Errorf("model from text: %+v", m)
+	}
+	e.fails(e.do("POST", base+"/icp-models", ann.Token, map[string]any{"text": text, "definition": map[string]any{}}), 400, "conflicting_fields", "text")
+
+	accounts := "account,sector,employees,office_location\nAcme,software,120,United States\nBeta,retail,40,Germany\n"
+	opps := "opportunity_id,account,deal_stage,close_value\n1,Acme,Won,100\n2,Acme,Won,50\n3,Beta,Lost,0\n4,Beta,Won,10\n"
+	upload := func(fields map[string]string, files map[string]string) resp {
+		body, ctype := multipartBody(t, fields, files)
+		return e.do("POST", base+"/icp-models/analyze", ann.Token, rawBody(body), withHeader("Content-Type", ctype))
+	}
+	var pv struct {
+		Preview map[string]any `json:"preview"`
+	}
+	e.ok(upload(map[string]string{"preview_only": "true"}, map[string]string{"accounts": accounts, "opportunities": opps}), http.StatusOK, &pv)
+	if pv.Preview["won"] != 3.0 || pv.Preview["lost"] != 1.0 {
+		t.Errorf("preview %v", pv.Preview)
+	}
+	e.fails(upload(nil, map[string]string{"accounts": accounts}), 400, "required", "opportunities")
+	if r := upload(nil, map[string]string{"accounts": "a;b\n1;2\n", "opportunities": opps}); r.Status != 400 || !strings.Contains(string(r.Body), "column") {
+		t.Errorf("accounts without a name column: %s", r)
+	}
+
+	accts, err1 := os.ReadFile("../../shared/data/maven_crm_sales_opportunities/accounts.csv")
+	pipe, err2 := os.ReadFile("../../shared/data/maven_crm_sales_opportunities/sales_pipeline.csv")
+	if err1 != nil || err2 != nil {
+		t.Skip("Maven CRM sample not present")
+	}
+	var res struct {
+		Analysis struct {
+			Insights []map[string]any `json:"insights"`
+		} `json:"analysis"`
+		Model *tenant.ModelVersion `json:"model"`
+	}
+	e.ok(upload(map[string]string{"create": "true", "activate": "true", "name": "Maven"}, map[string]string{"accounts": string(accts), "opportunities": string(pipe)}),
+		http.StatusCreated, &res)
+	if len(res.Analysis.Insights) < 10 || res.Model == nil || res.Model.Source != "upload" || res.Model.Status != "active" {
+		t.Fatalf("analysis: %d insights, model %+v", len(res.Analysis.Insights), res.Model)
+	}
+	if res.Model.Definition.Intercept != -2.5 {
+		t.Errorf("intercept %v: an upload keeps the lead-level intercept of the prior", res.Model.Definition.Intercept)
+	}
+}
+
+// multipartBody encodes form fields and files as multipart/form-data.
+func multipartBody(t *testing.T, fields, files map[string]string) ([]byte, string) {
+	t.Helper()
+	var buf bytes.Buffer
+	w := multipart.NewWriter(&buf)
+	for k, v := range fields {
+		if err := w.WriteField(k, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for k, v := range files {
+		f, err := w.CreateFormFile(k, k+".csv")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.Write([]byte(v)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes(), w.FormDataContentType()
 }

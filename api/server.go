@@ -112,6 +112,7 @@ func New(client *actors.Client, opts Options) *Server {
 
 	// Imports may be larger than other management requests.
 	r.POST("/api/v1/orgs/:org/accounts/import", bodyLimit(10<<20), s.authenticate(), s.importAccounts)
+	r.POST("/api/v1/orgs/:org/icp-models/analyze", bodyLimit(maxICPUpload), s.authenticate(), s.analyzeICP)
 
 	v1 := r.Group("/api/v1", bodyLimit(opts.MaxBodyBytes))
 	v1.POST("/auth/register", s.register)
