@@ -3,10 +3,12 @@
 // connector authors depend on nothing of the engine: no protoactor, Badger,
 // Gin or gonum.
 //
-// This is the first slice of the SDK: the plugin's self-description and its
-// validation. The RPC contract (Configure/Check, Read, Write, Translate,
-// Metadata, OAuth helpers), Serve() and the conformance harness arrive with
-// the connector work (see docs/plugins.md in the main repository).
+// The package holds only Go types and interfaces (no gRPC): a connector
+// implements Connector plus one optional interface per capability it declares
+// (Reader, Writer, Translator, MetadataProvider, OAuthProvider) and hands the
+// value to sdk.Serve. The host sees the same interfaces on its side, so
+// errors, records and signals have one definition. docs/plugins.md in the
+// main repository is the author's guide.
 package connector
 
 import (
@@ -37,6 +39,18 @@ type Info struct {
 	Name         string       // lowercase id, e.g. "salesforce"; the binary is trailspark-connector-<name>
 	Version      string       // semantic version of the connector, e.g. "1.2.0"
 	Capabilities []Capability // what it implements
+	Kinds        []Kind       // record kinds Read serves (only with CapRead)
+	Description  string       // one line for operators
+}
+
+// Has reports whether the connector declares c.
+func (i Info) Has(c Capability) bool {
+	for _, x := range i.Capabilities {
+		if x == c {
+			return true
+		}
+	}
+	return false
 }
 
 var (
@@ -64,6 +78,14 @@ func (i Info) Validate() error {
 			return fmt.Errorf("connector %s: capability %q listed twice", i.Name, c)
 		}
 		seen[c] = true
+	}
+	if len(i.Kinds) > 0 && !seen[CapRead] {
+		return fmt.Errorf("connector %s: lists record kinds but not the %q capability", i.Name, CapRead)
+	}
+	for _, k := range i.Kinds {
+		if !k.Valid() {
+			return fmt.Errorf("connector %s: unknown record kind %q", i.Name, k)
+		}
 	}
 	return nil
 }
