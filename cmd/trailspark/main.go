@@ -26,7 +26,7 @@ func newRootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newServeCmd(), newVersionCmd(), newBenchCmd())
+	root.AddCommand(newServeCmd(), newVersionCmd(), newBenchCmd(), newBacktestCmd())
 	addClientCommands(root) // cli_*.go: admin commands over the API
 	return root
 }
