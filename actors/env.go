@@ -19,6 +19,7 @@ import (
 	"github.com/trailspark/trailspark/engine/errs"
 	"github.com/trailspark/trailspark/engine/plan"
 	"github.com/trailspark/trailspark/engine/seal"
+	"github.com/trailspark/trailspark/plugins/host"
 	"github.com/trailspark/trailspark/store"
 )
 
@@ -46,6 +47,9 @@ type Env struct {
 	// ColdRetention is how long anonymous signals wait in cold storage for
 	// an identify (0 = 90 days; plans will set it per organization).
 	ColdRetention time.Duration
+	// Plugins supervises this node's connector plugins; nil when the node
+	// has no plugins directory.
+	Plugins *host.Host
 
 	// client lets grains call other grains; NewClient sets it before the
 	// node serves requests.

@@ -556,6 +556,9 @@ func otherWalk(path string) string {
 		return "TestProductOrgAndSegmentOpenAPI"
 	case scoringPath(path):
 		return "TestScoringOpenAPI"
+	case strings.HasPrefix(path, "/api/v1/plugins"):
+		// Needs a node with a plugins directory and a built connector.
+		return "TestPluginsAdministration (cmd/trailspark; validates against the Plugin schema)"
 	}
 	return ""
 }

@@ -123,6 +123,7 @@ func New(client *actors.Client, opts Options) *Server {
 	authed.POST("/auth/logout", s.logout)
 	authed.GET("/me", s.me)
 	authed.GET("/plans", s.listPlans)
+	s.pluginRoutes(authed)
 	authed.POST("/me/tokens", s.createPAT)
 	authed.GET("/me/tokens", s.listPATs)
 	authed.DELETE("/me/tokens/:id", s.revokePAT)

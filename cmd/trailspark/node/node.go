@@ -20,6 +20,7 @@ import (
 	"github.com/trailspark/trailspark/cluster"
 	"github.com/trailspark/trailspark/engine/credential"
 	"github.com/trailspark/trailspark/engine/seal"
+	"github.com/trailspark/trailspark/plugins/host"
 	badgerstore "github.com/trailspark/trailspark/store/badger"
 )
 
@@ -34,6 +35,7 @@ type Node struct {
 	cluster *cluster.Node
 	http    *http.Server
 	client  *actors.Client
+	plugins *host.Host
 	ln      net.Listener
 	served  chan error
 	// URL is where the API listens (http://host:port).
@@ -126,6 +128,19 @@ func Start(cfg Config, log hclog.Logger) (n *Node, err error) {
 		SessionTTL: time.Duration(cfg.SessionTTL), AllowUserOrgCreation: cfg.AllowUserOrgCreation,
 		SignalLog: n.store.SignalLog(), Plans: plans}
 
+	// Connector plugins: one process per connector on this node, started
+	// on first use, checksums pinned in the data directory.
+	if st, statErr := os.Stat(cfg.PluginsDir); cfg.PluginsDir == "" || statErr != nil || !st.IsDir() {
+		log.Warn("no plugins directory: connectors are unavailable on this node", "plugins_dir", cfg.PluginsDir)
+	} else {
+		n.plugins, err = host.New(host.Options{Dir: cfg.PluginsDir, Pins: host.NewFilePinStore(filepath.Join(cfg.DataDir, host.PinFileName)),
+			Logger: log})
+		if err != nil {
+			return nil, fmt.Errorf("plugins: %w", err)
+		}
+		env.Plugins = n.plugins
+	}
+
 	n.cluster, err = cluster.Start(cluster.Config{Port: cfg.ClusterPort, Logger: log.Named("cluster")}, actors.Kinds(env)...)
 	if err != nil {
 		return nil, err
@@ -186,6 +201,9 @@ func (n *Node) close(graceful bool) {
 		// A single node has nobody to hand grains to: skip the library's
 		// 2 s handover wait. Grains write through, so nothing is lost.
 		n.cluster.Stop(false)
+	}
+	if n.plugins != nil {
+		_ = n.plugins.Close() // a plugin never outlives its node
 	}
 	if n.store != nil {
 		if err := n.store.Close(); err != nil {
