@@ -561,6 +561,11 @@ var matrix = []matrixRow{
 		prep: func(*tenv, *roleUsers, *roleFixture) (map[string]string, any) {
 			return map[string]string{"model": "icp_starter"}, nil
 		}},
+	{name: "model quality", method: "GET", path: "/orgs/{org}/icp-models/{model}/quality", min: "viewer",
+		want: [nCallers]int{401, 200, 200, 200, 200, 200, 404, 401},
+		prep: func(*tenv, *roleUsers, *roleFixture) (map[string]string, any) {
+			return map[string]string{"model": "icp_starter"}, nil
+		}},
 	{name: "create model", method: "POST", path: "/orgs/{org}/icp-models", min: "editor",
 		want: [nCallers]int{401, 403, 201, 201, 201, 201, 404, 401},
 		prep: func(*tenv, *roleUsers, *roleFixture) (map[string]string, any) {

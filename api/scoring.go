@@ -29,6 +29,7 @@ func (s *Server) scoringRoutes(authed *gin.RouterGroup) {
 	authed.POST("/orgs/:org/icp-models", s.createModel)
 	authed.GET("/orgs/:org/icp-models/:id", s.getModel)
 	authed.POST("/orgs/:org/icp-models/:id/activate", s.activateModel)
+	authed.GET("/orgs/:org/icp-models/:id/quality", s.modelQuality)
 	authed.POST("/orgs/:org/icp-models/parse-text", s.parseICPText)
 	authed.GET("/orgs/:org/evaluations", s.listEvaluations)
 	authed.GET("/orgs/:org/evaluations/:id", s.getEvaluation)
@@ -152,6 +153,11 @@ func (s *Server) createModel(c *gin.Context) {
 	}
 	v, err := s.client.CreateModel(c.Request.Context(), caller(c), c.Param("org"), in)
 	respond(c, http.StatusCreated, v, err)
+}
+
+func (s *Server) modelQuality(c *gin.Context) {
+	v, err := s.client.ModelQuality(c.Request.Context(), caller(c), c.Param("org"), c.Param("id"))
+	respond(c, http.StatusOK, v, err)
 }
 
 func (s *Server) activateModel(c *gin.Context) {

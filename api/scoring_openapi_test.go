@@ -52,6 +52,8 @@ func TestScoringOpenAPI(t *testing.T) {
 	models := v.must(200, "GET", base+"/icp-models", tok, nil)
 	starter := models["items"].([]any)[0].(map[string]any)["id"].(string)
 	v.must(200, "GET", base+"/icp-models/"+starter, tok, nil)
+	v.must(200, "GET", base+"/icp-models/"+starter+"/quality", tok, nil)
+	v.must(404, "GET", base+"/icp-models/icp_nope/quality", tok, nil)
 	v.must(404, "GET", base+"/icp-models/icp_nope", tok, nil)
 	m := v.must(201, "POST", base+"/icp-models", tok, map[string]any{"name": "v2", "definition": map[string]any{
 		"account": map[string]any{"industries": []any{map[string]any{"value": "Software"}}}}})

@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"bytes"
+	"fmt"
 	"math"
 	"mime/multipart"
 	"net/http"
@@ -304,4 +305,54 @@ func multipartBody(t *testing.T, fields, files map[string]string) ([]byte, strin
 		t.Fatal(err)
 	}
 	return buf.Bytes(), w.FormDataContentType()
+}
+
+// TestModelQualityFromFeedback: with enough feedback the quality report
+// has metrics, and a model that ranks the "should be hot" leads first
+// scores a high AUC.
+func TestModelQualityFromFeedback(t *testing.T) {
+	e := newEnv(t)
+	ann := e.user("ann")
+	var o orgView
+	e.ok(e.do("POST", "/api/v1/orgs", ann.Token, map[string]any{"name": "Quality", "subdomain": e.sub("q"),
+		"size": "11-50", "industry": "Technology"}), http.StatusCreated, &o)
+	base := "/api/v1/orgs/" + o.ID
+	k := e.key(o.ID, ann.Token, map[string]any{"name": "web"})
+	var q actors.ModelQuality
+	e.ok(e.do("GET", base+"/icp-models/icp_starter/quality", ann.Token, nil), http.StatusOK, &q)
+	if q.Labelled != 0 || q.Metrics != nil || q.Note == "" {
+		t.Errorf("no labels yet: %+v", q)
+	}
+	for i := 0; i < 12; i++ {
+		email := fmt.Sprintf("p%d@corp%d.com", i, i)
+		event := "Email Opened"
+		if i%2 == 0 {
+			event = "Demo Requested"
+		}
+		e.ok(e.do("POST", "/api/signal-staging/webhook/"+k.Key, "", map[string]any{"email": email, "event": event}), http.StatusAccepted, nil)
+		var l list[actors.Lead]
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+			e.ok(e.do("GET", base+"/leads?email="+email, ann.Token, nil), http.StatusOK, &l)
+			if len(l.Items) == 1 && l.Items[0].MappedCount == 1 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("lead %s not processed", email)
+			}
+		}
+		var ev actors.Evaluation
+		e.ok(e.do("POST", base+"/leads/"+l.Items[0].ID+"/evaluate", ann.Token, nil), http.StatusCreated, &ev)
+		grade := "cold"
+		if i%2 == 0 {
+			grade = "hot"
+		}
+		e.ok(e.do("POST", base+"/evaluations/"+ev.ID+"/feedback", ann.Token, map[string]any{"reason": "sales says so, really", "expected_grade": grade}), http.StatusCreated, nil)
+	}
+	e.ok(e.do("GET", base+"/icp-models/icp_starter/quality", ann.Token, nil), http.StatusOK, &q)
+	if q.Labelled != 12 || q.Positives != 6 || q.FromFeedback != 12 || q.Metrics == nil || len(q.Reliability) != 10 {
+		t.Fatalf("quality %+v", q)
+	}
+	if q.Metrics.AUC != 1 || q.Metrics.Brier <= 0 || q.Metrics.LogLoss <= 0 {
+		t.Errorf("metrics %+v: the demo requests should rank first", q.Metrics)
+	}
 }
