@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -50,6 +51,14 @@ type Env struct {
 	// Plugins supervises this node's connector plugins; nil when the node
 	// has no plugins directory.
 	Plugins *host.Host
+	// OnUsageThreshold is told when an organization's meter crosses 80%
+	// or 100% of its limit (metrics; an outbox will deliver it as a
+	// webhook event). Optional.
+	OnUsageThreshold func(org, meter string, percent int)
+
+	metricsOnce sync.Once
+	usage       *usageMetrics
+	quotas      sync.Map // org → *orgQuota (usage_counters.go)
 
 	// client lets grains call other grains; NewClient sets it before the
 	// node serves requests.

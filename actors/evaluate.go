@@ -13,6 +13,7 @@ import (
 
 	"github.com/trailspark/trailspark/engine/credential"
 	"github.com/trailspark/trailspark/engine/icp"
+	"github.com/trailspark/trailspark/engine/plan"
 	"github.com/trailspark/trailspark/engine/rules"
 	"github.com/trailspark/trailspark/engine/score"
 	"github.com/trailspark/trailspark/engine/tenant"
@@ -309,19 +310,39 @@ func lastOf(l *Lead) *rules.Last {
 	return &rules.Last{At: l.Evaluation.EvaluatedAt, Grade: l.Evaluation.Grade}
 }
 
-// refreshScoring reloads the scoring configuration when the configuration
-// version (ver, read by refreshRules) moved since the last load.
+// refreshScoring reloads the scoring configuration and the plan state when
+// the configuration version (ver, read by refreshRules) moved since the
+// last load; the plan state also every billingTTL (a period rolls over, a
+// scheduled downgrade becomes due).
 func (p *processor) refreshScoring(ctx context.Context, ver uint64) error {
-	if p.scoring == nil || (p.scoringLoaded && ver == p.scoringVer) {
+	if p.scoring == nil {
+		return nil
+	}
+	now := p.env.now()
+	if p.scoringLoaded && ver == p.scoringVer && now.Sub(p.billingAt) < billingTTL {
 		return nil
 	}
 	s, v, err := p.scoring(ctx)
 	if err != nil {
 		return err
 	}
+	if p.env.client != nil {
+		bs, err := p.env.client.billingSnapshot(ctx, p.org)
+		if err != nil {
+			return err
+		}
+		p.billing, p.billingAt = bs, now
+		q := p.env.quotaFor(p.org)
+		q.mu.Lock()
+		q.ok = false // re-read with the (possibly new) plan
+		q.mu.Unlock()
+	}
 	p.scoringCfg, p.scoringVer, p.scoringLoaded = compileScoring(s), v, true
 	return nil
 }
+
+// billingTTL bounds how stale a partition's view of the plan may be.
+const billingTTL = 30 * time.Second
 
 // evaluateInFlush decides, for a lead whose new signals this batch
 // applied, whether to evaluate it now (SPEC §3.3 gates and §3.4 rules) and
@@ -338,6 +359,13 @@ func (b *batch) evaluateInFlush(ctx context.Context, l *Lead) ([]store.Write, er
 	trigger, why := rules.Gate(cfg.settings, windowOf(l, cfg.settings, now), lastOf(l), high, now)
 	if trigger == "" {
 		l.EvaluationNote = "not evaluated: " + why
+		return nil, nil
+	}
+	// At the evaluations limit with overages off, scoring pauses for the
+	// org; signals keep flowing into leads and evaluations resume when
+	// the period resets or the plan changes.
+	if d := b.p.env.quotaFor(b.p.org).reserve(plan.MeterEvaluations, 1, now); !d.Allowed {
+		l.EvaluationNote = "not evaluated: " + d.Err.Message
 		return nil, nil
 	}
 	var acct *Account

@@ -14,6 +14,7 @@ import (
 	"github.com/trailspark/trailspark/engine/credential"
 	"github.com/trailspark/trailspark/engine/errs"
 	"github.com/trailspark/trailspark/engine/icp"
+	"github.com/trailspark/trailspark/engine/plan"
 	"github.com/trailspark/trailspark/engine/refine"
 	"github.com/trailspark/trailspark/engine/rules"
 	"github.com/trailspark/trailspark/engine/score"
@@ -78,6 +79,9 @@ func (c *Client) EvaluateNow(ctx context.Context, caller tenant.Caller, org, lea
 	if err := c.authorize(ctx, caller, org, tenant.CapEditConfig); err != nil {
 		return nil, err
 	}
+	if err := c.checkQuota(ctx, org, plan.MeterEvaluations); err != nil {
+		return nil, err
+	}
 	cfg, err := c.scoringFor(ctx, org)
 	if err != nil {
 		return nil, err
@@ -123,6 +127,11 @@ func (e *Env) reevaluate(ctx context.Context, org, leadID string, cfg *scoringCo
 		if err != nil {
 			return nil, errs.Internal(err)
 		}
+		uw, err := e.countAPIEvaluation(ctx, org)
+		if err != nil {
+			return nil, err
+		}
+		writes = append(writes, uw)
 		buf, err := json.Marshal(l)
 		if err != nil {
 			return nil, errs.Internal(err)
@@ -504,7 +513,11 @@ func (c *Client) runRescore(ctx context.Context, org string, run *JobRun) {
 			_ = run.Fail(context.WithoutCancel(ctx), p, errs.Unavailable("the node stopped during the job", ctx.Err()))
 			return
 		}
-		if _, err := c.env.reevaluate(ctx, org, id, cfg, rules.TriggerRefinement); err != nil {
+		err := c.checkQuota(ctx, org, plan.MeterEvaluations)
+		if err == nil {
+			_, err = c.env.reevaluate(ctx, org, id, cfg, rules.TriggerRefinement)
+		}
+		if err != nil {
 			e := errs.As(err)
 			p.Errors = append(p.Errors, JobLineError{Line: i + 1, Error: JobError{Code: e.Code, Message: id + ": " + e.Message}})
 		} else {

@@ -109,10 +109,14 @@ func (in *Ingestor) Accept(ctx context.Context, opt AcceptOptions, items [][]byt
 	if len(recs) == 0 {
 		return results, nil
 	}
+	if err := in.checkSignalQuota(ctx, opt.Org, len(recs)); err != nil {
+		return nil, err
+	}
 	appended, err := in.log.Append(ctx, opt.Org, recs, DedupWindow)
 	if err != nil {
 		return nil, storeErr(err)
 	}
+	in.releaseSignals(opt.Org, appended)
 	woken := map[int]bool{}
 	for j, a := range appended {
 		i := recIdx[j]

@@ -50,8 +50,13 @@ type processor struct {
 	scoringCfg    *scoringConfig
 	scoringVer    uint64
 	scoringLoaded bool
-	free          *identity.FreeMail
-	guards        identity.Guards
+	// billing is the plan state (with the scoring configuration); counter
+	// is this partition's usage counter; quota decides evaluations.
+	billing   *billingSnapshot
+	billingAt time.Time
+	counter   partitionCounter
+	free      *identity.FreeMail
+	guards    identity.Guards
 
 	rulesVer   uint64
 	ruleSet    *mapping.RuleSet
@@ -114,6 +119,13 @@ func (p *processor) step(ctx context.Context) (int, bool, error) {
 	if err := p.checkMerges(ctx); err != nil {
 		return 0, false, err
 	}
+	now := p.env.now()
+	if err := p.loadCounter(ctx, now); err != nil {
+		return 0, false, err
+	}
+	if err := p.env.quotaFor(p.org).refresh(ctx, p.env, p.org, p.billing, now); err != nil {
+		return 0, false, err
+	}
 	b := newBatch(p)
 	var statuses []store.SignalStatus
 	next := cursor
@@ -135,8 +147,26 @@ func (p *processor) step(ctx context.Context) (int, bool, error) {
 		statuses = append(statuses, st)
 		next = e.ID
 	}
+	// Signals consumed by this step and not counted before (a replay of
+	// a batch whose counter was written but whose cursor was not).
+	if p.counter.loaded {
+		for _, e := range entries {
+			if e.ID > next {
+				break
+			}
+			if e.ID > p.counter.cur.UpTo {
+				b.pending.signals++
+			}
+		}
+		if next > p.counter.cur.UpTo {
+			b.pending.upTo = next
+		}
+	}
 	if err := b.flush(ctx); err != nil {
 		return 0, false, err // nothing committed: the whole batch replays
+	}
+	if err := b.flushCounter(ctx); err != nil {
+		return 0, false, err
 	}
 	// Replayed cold signals get their statuses too.
 	statuses = append(statuses, b.replayed...)
@@ -203,7 +233,10 @@ type batch struct {
 	accepted map[string]string // links the leads accepted in the flush being built (only these are written)
 	replayed []store.SignalStatus
 	accounts map[string]*Account // loaded for evaluations, once per batch
-	coldDone []coldTaken         // cold entries to delete once the batch is committed
+	// pending is the usage not yet written with a lead chunk (the
+	// batch's signals, until the first chunk write carries them).
+	pending  usageDelta
+	coldDone []coldTaken // cold entries to delete once the batch is committed
 }
 
 type coldTaken struct {
@@ -414,6 +447,7 @@ func (b *batch) processEntry(ctx context.Context, e store.LogEntry, replay bool)
 			l.LastSeenAt = entry.At
 		}
 		l.Timeline = append(l.Timeline, entry)
+		l.touched = true
 		if entry.SignalType != "" {
 			l.addWindow(WindowSignal{SignalID: entry.SignalID, Type: entry.SignalType, At: entry.At, Weight: entry.Weight,
 				HalfLifeH: entry.HalfLifeH, HighIntent: entry.HighIntent, Rule: entry.RuleName})
@@ -624,6 +658,10 @@ func (b *batch) flushLeads(ctx context.Context, order []string) error {
 			}
 			sources[t] = append(sources[t], id)
 		}
+		if err := b.p.loadCounter(ctx, b.p.env.now()); err != nil {
+			return err
+		}
+		delta := b.pending
 		leads := make([]*Lead, len(targets))
 		var leadWrites, extra []store.Write
 		for i, id := range targets {
@@ -644,9 +682,17 @@ func (b *batch) flushLeads(ctx context.Context, order []string) error {
 					c(l)
 				}
 			}
+			if l.touched && b.p.counter.loaded && l.ActivePeriod != b.p.counter.pk {
+				l.ActivePeriod = b.p.counter.pk // first signal of the period: an active lead
+				delta.active++
+			}
+			l.touched = false
 			evWrites, err := b.evaluateInFlush(ctx, l)
 			if err != nil {
 				return err
+			}
+			if len(evWrites) > 0 {
+				delta.evals++
 			}
 			extra = append(extra, evWrites...)
 			buf, err := json.Marshal(l)
@@ -666,9 +712,17 @@ func (b *batch) flushLeads(ctx context.Context, order []string) error {
 			writes = append(writes, store.Write{Key: []byte(k), Value: []byte(lead), Expected: store.AnyVersion})
 		}
 		writes = append(writes, extra...)
+		cw, nextCounter, hasCounter := b.p.counterWrite(delta)
+		if hasCounter {
+			writes = append(writes, cw)
+		}
 		writes = append(writes, leadWrites...)
 		vers, err := env.Store.SaveBatch(ctx, writes)
 		if err == nil {
+			if hasCounter {
+				b.p.commitCounter(nextCounter, vers[len(writes)-len(targets)-1])
+				b.pending = usageDelta{}
+			}
 			off := len(writes) - len(targets)
 			for i, id := range targets {
 				b.p.leadCache.put(id, cachedLead{lead: leads[i], ver: vers[off+i]})
@@ -681,6 +735,7 @@ func (b *batch) flushLeads(ctx context.Context, order []string) error {
 		for _, id := range order {
 			b.p.leadCache.del(id)
 		}
+		b.p.counter.loaded = false // reread on the next attempt (another activation may have written it)
 		if !errors.Is(err, store.ErrConflict) {
 			return err
 		}

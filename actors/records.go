@@ -97,10 +97,14 @@ type Lead struct {
 	// signals did not (yet) lead to one (gates, evaluation rules).
 	Evaluation     *EvaluationSummary `json:"evaluation,omitempty"`
 	EvaluationNote string             `json:"evaluation_note,omitempty"`
+	// ActivePeriod is the usage period (its start) in which the lead last
+	// had a mapped signal: the first one of a period counts it as active.
+	ActivePeriod string `json:"active_period,omitempty"`
 	// newSignals / newHighIntent: set when this flush applied mapped
 	// signals (never stored).
 	newSignals    bool
 	newHighIntent bool
+	touched       bool      // any signal applied by this flush
 	CreatedAt     time.Time `json:"created_at"`
 	UpdatedAt     time.Time `json:"updated_at"`
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/trailspark/trailspark/engine/credential"
 	"github.com/trailspark/trailspark/engine/errs"
 	"github.com/trailspark/trailspark/engine/icp"
+	"github.com/trailspark/trailspark/engine/plan"
 	"github.com/trailspark/trailspark/engine/rules"
 	"github.com/trailspark/trailspark/engine/score"
 	"github.com/trailspark/trailspark/engine/tenant"
@@ -170,6 +171,15 @@ func init() {
 			ParentID: in.ParentID, Note: in.Note, CreatedBy: t.caller.UserID}
 		m, err := t.state.AddModel(mv, id, in.Activate, t.now)
 		if err != nil {
+			return nil, err
+		}
+		// Creating a model uses a "models" unit of the plan; a refinement
+		// uses a "refinements" unit instead (SPEC §3.1, §3.5).
+		meter := plan.MeterModels
+		if in.Source == tenant.SourceRefinement {
+			meter = plan.MeterRefinements
+		}
+		if err := g.countOrgMeter(t, meter); err != nil {
 			return nil, err
 		}
 		t.configChanged(g.id)

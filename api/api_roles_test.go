@@ -540,6 +540,26 @@ var matrix = []matrixRow{
 		prep: func(e *tenv, u *roleUsers, f *roleFixture) (map[string]string, any) {
 			return map[string]string{"acct": sharedAccount(e, u, f)}, nil
 		}},
+	{name: "get billing", method: "GET", path: "/orgs/{org}/billing", min: "admin",
+		want: [nCallers]int{401, 403, 403, 200, 200, 200, 404, 401}, prep: noPrep},
+	{name: "get usage", method: "GET", path: "/orgs/{org}/usage", min: "admin",
+		want: [nCallers]int{401, 403, 403, 200, 200, 200, 404, 401}, prep: noPrep},
+	{name: "set overages", method: "PUT", path: "/orgs/{org}/billing/overages", min: "admin",
+		want: [nCallers]int{401, 403, 403, 200, 200, 200, 404, 401},
+		prep: func(*tenv, *roleUsers, *roleFixture) (map[string]string, any) {
+			return nil, map[string]any{"enabled": false}
+		}},
+	{name: "change plan", method: "POST", path: "/orgs/{org}/billing/change-plan", min: "admin",
+		want: [nCallers]int{401, 403, 403, 200, 200, 200, 404, 401}, fresh: true,
+		prep: func(*tenv, *roleUsers, *roleFixture) (map[string]string, any) {
+			return nil, map[string]any{"plan_id": "scale", "cycle": "yearly"}
+		}},
+	{name: "cancel plan change", method: "POST", path: "/orgs/{org}/billing/cancel-change", min: "admin",
+		want: [nCallers]int{401, 403, 403, 200, 200, 200, 404, 401}, fresh: true,
+		prep: func(e *tenv, u *roleUsers, f *roleFixture) (map[string]string, any) {
+			e.ok(e.do("POST", "/api/v1/orgs/"+f.org.ID+"/billing/change-plan", u.owner.Token, map[string]any{"plan_id": "free"}), http.StatusOK, nil)
+			return nil, nil
+		}},
 	{name: "get settings", method: "GET", path: "/orgs/{org}/settings", min: "viewer",
 		want: [nCallers]int{401, 200, 200, 200, 200, 200, 404, 401}, prep: noPrep},
 	{name: "change settings", method: "PUT", path: "/orgs/{org}/settings", min: "admin",

@@ -309,9 +309,10 @@ func (e *tenv) org(owner *user, name string) orgView {
 	e.t.Helper()
 	var o orgView
 	// Without the starter rules: these tests define exactly the rules they
-	// test (TestStarterRules covers the defaults).
+	// test (TestStarterRules covers the defaults). On the unlimited-models
+	// plan: quotas have their own tests (TestUsageAndQuotas).
 	e.ok(e.do("POST", "/api/v1/orgs", owner.Token, map[string]any{"name": name, "subdomain": e.sub("org"),
-		"size": "11-50", "industry": "Technology", "starter_rules": false}), http.StatusCreated, &o)
+		"size": "11-50", "industry": "Technology", "starter_rules": false, "plan": "scale"}), http.StatusCreated, &o)
 	if o.Role != "owner" {
 		e.t.Fatalf("new org: role %q", o.Role)
 	}

@@ -554,6 +554,8 @@ func otherWalk(path string) string {
 	case strings.HasPrefix(path, "/v1/"), strings.HasPrefix(path, "/api/product-orgs/"),
 		strings.HasPrefix(path, "/api/v1/orgs/{org}/product-orgs"):
 		return "TestProductOrgAndSegmentOpenAPI"
+	case strings.Contains(path, "/billing") || strings.HasSuffix(path, "/usage"):
+		return "TestBillingOpenAPI"
 	case scoringPath(path):
 		return "TestScoringOpenAPI"
 	case strings.HasPrefix(path, "/api/v1/plugins"):

@@ -35,7 +35,7 @@ func TestScoringOpenAPI(t *testing.T) {
 	v := &validator{t: t, router: router, url: n.URL, seen: map[string]bool{}}
 	v.must(201, "POST", "/api/v1/auth/register", "", map[string]any{"email": "sam@acme.io", "password": "correct horse", "name": "Sam"})
 	tok := v.must(200, "POST", "/api/v1/auth/login", "", map[string]any{"email": "sam@acme.io", "password": "correct horse"})["token"].(string)
-	orgID := v.must(201, "POST", "/api/v1/orgs", tok, map[string]any{"name": "Acme", "size": "11-50", "industry": "Technology"})["id"].(string)
+	orgID := v.must(201, "POST", "/api/v1/orgs", tok, map[string]any{"name": "Acme", "size": "11-50", "industry": "Technology", "plan": "scale"})["id"].(string)
 	base := "/api/v1/orgs/" + orgID
 	key := v.must(201, "POST", base+"/api-keys", tok, map[string]any{"name": "web"})["key"].(string)
 

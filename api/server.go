@@ -69,7 +69,7 @@ func New(client *actors.Client, opts Options) *Server {
 	}
 	gin.SetMode(gin.ReleaseMode)
 	s := &Server{client: client, hasher: opts.Hasher, operatorHash: opts.OperatorTokenHash,
-		log: opts.Logger.Named("http"), now: opts.Now, metrics: newMetrics(), limits: newIngestLimiter(opts.IngestLimits)}
+		log: opts.Logger.Named("http"), now: opts.Now, metrics: newMetrics(client), limits: newIngestLimiter(opts.IngestLimits)}
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
 	r.Use(requestID(), accessLog(s.log, s.metrics), recovery(s.log))
@@ -178,6 +178,7 @@ func New(client *actors.Client, opts Options) *Server {
 	authed.POST("/orgs/:org/accounts", s.createAccount)
 	authed.GET("/orgs/:org/accounts/:id", s.getAccount)
 	s.scoringRoutes(authed)
+	s.billingRoutes(authed)
 	authed.GET("/orgs/:org/product-orgs", s.listProductOrgs)
 	authed.GET("/orgs/:org/product-orgs/:id", s.getProductOrg)
 

@@ -19,6 +19,7 @@ import (
 	"github.com/trailspark/trailspark/cluster"
 	"github.com/trailspark/trailspark/engine/clocktest"
 	"github.com/trailspark/trailspark/engine/credential"
+	"github.com/trailspark/trailspark/engine/plan"
 	"github.com/trailspark/trailspark/engine/seal"
 	"github.com/trailspark/trailspark/store"
 	badgerstore "github.com/trailspark/trailspark/store/badger"
@@ -70,6 +71,8 @@ type Options struct {
 	Start time.Time
 	// IngestLimits are the ingestion rate limits (default: unlimited).
 	IngestLimits api.IngestLimits
+	// Plans replace the shipped default plans.
+	Plans []plan.Plan
 }
 
 // Start runs a node until the test ends.
@@ -97,7 +100,7 @@ func Start(t testing.TB, opts ...Options) *Node {
 	clock := NewClock(o.Start)
 	env := &actors.Env{Store: st, Sealer: sealer, Hasher: hasher, Clock: clock.Now, Rand: rand.Reader,
 		Log: log.Named("grains"), Password: credential.FastPasswordParams, AllowUserOrgCreation: !o.DisallowUserOrgCreation,
-		SignalLog: st.SignalLog()}
+		SignalLog: st.SignalLog(), Plans: o.Plans}
 	node, err := cluster.Start(cluster.Config{Logger: log.Named("cluster")}, actors.Kinds(env)...)
 	if err != nil {
 		t.Fatalf("start node: %v", err)

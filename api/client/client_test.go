@@ -228,6 +228,9 @@ func TestOpenAPIDocumentLoads(t *testing.T) {
 			if rb, ok := opM["requestBody"]; ok && !freeFormBody(p) {
 				content, _ := resolve(rb)["content"].(map[string]any)
 				js, _ := content["application/json"].(map[string]any)
+				if js == nil { // an upload (multipart/form-data) is held to the same rule
+					js, _ = content["multipart/form-data"].(map[string]any)
+				}
 				schema := resolve(js["schema"])
 				if schema["type"] == "array" {
 					schema = resolve(schema["items"])

@@ -46,6 +46,7 @@ func addClientCommands(root *cobra.Command) {
 		newRegisterCmd(), newLoginCmd(), newLogoutCmd(), newWhoamiCmd(),
 		newTokenCmd(), newOrgCmd(), newMemberCmd(), newInviteCmd(), newKeyCmd(),
 		newSignalsCmd(), newRulesCmd(), newLeadsCmd(), newAccountsCmd(),
+		newModelsCmd(), newEvaluationsCmd(), newFeedbackCmd(), newRefineCmd(), newSettingsCmd(), newPluginsCmd(),
 	)
 }
 

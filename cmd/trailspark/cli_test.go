@@ -208,6 +208,10 @@ func TestCommandTree(t *testing.T) {
 		"member list", "member role", "member remove", "member transfer",
 		"invite create", "invite list", "invite resend", "invite cancel", "invite accept",
 		"key create", "key list", "key get", "key revoke", "key rotate",
+		"models list", "models get", "models create", "models activate", "models quality", "models parse-text", "models analyze",
+		"evaluations list", "evaluations get", "evaluations evaluate", "feedback give", "feedback list",
+		"refine preview", "refine apply", "settings get", "settings set",
+		"plugins list", "plugins start", "plugins stop", "plugins approve",
 	} {
 		cmd, rest, err := root.Find(strings.Fields(path))
 		if err != nil || len(rest) != 0 || cmd.Name() != strings.Fields(path)[len(strings.Fields(path))-1] {

@@ -6,6 +6,7 @@ package errs
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Kind classifies an error for transport mapping. It never changes meaning
@@ -34,6 +35,9 @@ type Error struct {
 	Message string
 	Field   string
 	Err     error // optional cause, never shown to users
+	// RetryAfter, when set, tells a rate-limited or unavailable caller
+	// how long to wait (the HTTP Retry-After header).
+	RetryAfter time.Duration
 }
 
 func (e *Error) Error() string {

@@ -1,9 +1,9 @@
 package score
 
 import (
-	"fmt"
 	"math"
-	"sort"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -100,7 +100,7 @@ type Input struct {
 	// FitKnown is how many profile attributes are known (data
 	// completeness for confidence); zero: the count of non-zero Fit values.
 	FitKnown int
-	Now          time.Time
+	Now      time.Time
 }
 
 // Kind says which sub-score a contribution belongs to.
@@ -170,16 +170,77 @@ func sigmoid(z float64) float64 {
 	return e / (1 + e)
 }
 
-type intentAgg struct {
+// Evaluate scores one lead. Deterministic: the same Input gives the same
+// Evaluation, byte for byte. Never returns NaN or Inf: non-finite values
+// and weights count as 0 and every contribution is clamped to ±MaxPoints.
+// It is Explain on a fresh Evaluator and Evaluation: every call allocates
+// the result. Use an Evaluator to evaluate many leads without allocating.
+func Evaluate(in Input) Evaluation {
+	// Scratch sized for a typical lead, so that it seldom grows.
+	e := Evaluator{
+		aggs: make([]typeAgg, 0, min(len(in.Signals), linearTypes)),
+		pos:  make([]Contribution, 0, 2*MaxReasons),
+		neg:  make([]Contribution, 0, 2*MaxReasons),
+		buf:  make([]byte, 0, 512),
+	}
+	var ev Evaluation
+	e.Explain(&in, &ev)
+	return ev
+}
+
+// Evaluator evaluates leads reusing memory: its own scratch space and the
+// slices of the Evaluation it writes into, so that in steady state
+// Evaluator.Evaluate allocates nothing. The zero value is ready to use. An
+// Evaluator is not safe for concurrent use (give each goroutine its own),
+// and it keeps no state between calls that can change a result.
+type Evaluator struct {
+	aggs []typeAgg      // per signal type, for the current call
+	idx  map[string]int // signal type → aggs index, once there are many types
+	// spareTop parks the TopSignals backing array of an evaluation that has
+	// no top signal (its TopSignals must then be nil, as Evaluate returns),
+	// for the next evaluation that has some.
+	spareTop []Contribution
+	pos, neg []Contribution // reasoning scratch
+	buf      []byte         // label and reasoning scratch
+}
+
+// typeAgg aggregates one signal type's signals.
+type typeAgg struct {
+	typ    string
 	sum    float64
 	count  int
 	latest time.Duration // age of the most recent signal
 }
 
-// Evaluate scores one lead. Deterministic: the same Input gives the same
-// Evaluation, byte for byte. Never returns NaN or Inf: non-finite values
-// and weights count as 0 and every contribution is clamped to ±MaxPoints.
-func Evaluate(in Input) Evaluation {
+// linearTypes: up to this many signal types a linear scan finds a type's
+// aggregate faster than a map; beyond, Evaluator.idx indexes them.
+const linearTypes = 16
+
+// Evaluate scores in into out with the same numbers as the package-level
+// Evaluate — grade, scores, probability, logit, confidence, contributions
+// and top signals, bit for bit — but without the text: out.Reasoning is
+// empty and an intent contribution's Label is the signal type's display
+// name (SignalLabels[type], else the type) without the "2 times, last 3
+// days ago" recency that only text needs. Use Explain for both.
+//
+// out's slices (Contributions, TopSignals) are reused: the previous
+// evaluation held in out is overwritten, so copy it (slices included)
+// first to keep it. Everything else in out is replaced. In steady state
+// (out and e reused, inputs of similar size) it allocates nothing.
+func (e *Evaluator) Evaluate(in *Input, out *Evaluation) {
+	e.evaluate(in, out, false)
+}
+
+// Explain is Evaluate with the text: intent contributions are labelled
+// with their recency ("demo requested 2 times, last today") and
+// out.Reasoning is written. out then equals what the package-level
+// Evaluate returns for *in. It allocates the label and reasoning strings
+// only.
+func (e *Evaluator) Explain(in *Input, out *Evaluation) {
+	e.evaluate(in, out, true)
+}
+
+func (e *Evaluator) evaluate(in *Input, out *Evaluation, explain bool) {
 	set := in.Settings.normalized()
 	th := in.Thresholds
 	if th == (Thresholds{}) {
@@ -191,31 +252,12 @@ func Evaluate(in Input) Evaluation {
 	}
 	lookback := set.Lookback()
 
-	ev := Evaluation{ModelVersion: in.Model.Version, EvaluatedAt: in.Now}
-	ev.Intercept = clampPoints(in.Model.Intercept)
-	ev.Contributions = make([]Contribution, 0, len(in.Fit)+4)
-
-	logit := ev.Intercept
-	fitKnown := 0
-	for _, f := range in.Fit {
-		v := finite(f.Value)
-		if v != 0 {
-			fitKnown++
-		}
-		p := clampPoints(finite(in.Model.Weights[f.Name]) * v)
-		label := f.Label
-		if label == "" {
-			label = f.Name
-		}
-		ev.Contributions = append(ev.Contributions, Contribution{Feature: f.Name, Kind: KindFit, Value: v, Points: p, Label: label})
-		logit += p
-	}
-	fitLogit := logit
-
-	aggs := map[string]*intentAgg{}
-	var types []string
+	// Aggregate intent per signal type, in signal order (the sums add in
+	// that order), then order the types by name.
+	e.aggs = e.aggs[:0]
 	nSignals := 0
-	for _, s := range in.Signals {
+	for i := range in.Signals {
+		s := &in.Signals[i]
 		age := in.Now.Sub(s.At)
 		if age < -ClockSkew || age > lookback {
 			continue
@@ -230,12 +272,7 @@ func Evaluate(in Input) Evaluation {
 				hl = DefaultHalfLife
 			}
 		}
-		a := aggs[s.Type]
-		if a == nil {
-			a = &intentAgg{latest: age}
-			aggs[s.Type] = a
-			types = append(types, s.Type)
-		}
+		a := &e.aggs[e.find(s.Type, age)]
 		a.sum += Decay(s.Weight, age, hl, lookback)
 		a.count++
 		if age < a.latest {
@@ -243,93 +280,197 @@ func Evaluate(in Input) Evaluation {
 		}
 		nSignals++
 	}
-	sort.Strings(types)
+	slices.SortFunc(e.aggs, func(a, b typeAgg) int { return strings.Compare(a.typ, b.typ) })
+
+	contribs := out.Contributions[:0]
+	if need := len(in.Fit) + len(e.aggs); contribs == nil || cap(contribs) < need {
+		// Never nil, even when empty: it marshals as [], as it always has.
+		contribs = make([]Contribution, 0, need)
+	}
+	intercept := clampPoints(in.Model.Intercept)
+	logit := intercept
+	fitKnown := 0
+	for i := range in.Fit {
+		f := &in.Fit[i]
+		v := finite(f.Value)
+		if v != 0 {
+			fitKnown++
+		}
+		p := clampPoints(finite(in.Model.Weights[f.Name]) * v)
+		label := f.Label
+		if label == "" {
+			label = f.Name
+		}
+		contribs = append(contribs, Contribution{Feature: f.Name, Kind: KindFit, Value: v, Points: p, Label: label})
+		logit += p
+	}
+	fitLogit := logit
+
 	intentLogit := 0.0
-	for _, typ := range types {
-		a := aggs[typ]
+	for i := range e.aggs {
+		a := &e.aggs[i]
 		v := finite(a.sum)
-		p := clampPoints(finite(in.Model.Weights[typ]) * v)
-		ev.Contributions = append(ev.Contributions, Contribution{
-			Feature: typ, Kind: KindIntent, Value: v, Points: p, Label: intentLabel(in.SignalLabels, typ, a),
-		})
+		p := clampPoints(finite(in.Model.Weights[a.typ]) * v)
+		label := in.SignalLabels[a.typ]
+		if label == "" {
+			label = a.typ
+		}
+		if explain {
+			label = e.intentLabel(label, a)
+		}
+		contribs = append(contribs, Contribution{Feature: a.typ, Kind: KindIntent, Value: v, Points: p, Label: label})
 		logit += p
 		intentLogit += p
 	}
 
-	ev.Logit = logit
-	ev.Probability = sigmoid(logit)
-	ev.Score = int(math.Round(100 * ev.Probability))
-	ev.FitScore = int(math.Round(100 * sigmoid(fitLogit)))
-	ev.IntentScore = int(math.Round(100 * math.Max(0, 2*sigmoid(intentLogit)-1)))
+	// Top signals: the MaxTopSignals largest positive intent contributions
+	// (a stable insertion into a bounded list: the same as a stable sort
+	// cut to MaxTopSignals).
+	top := out.TopSignals[:0]
+	if cap(top) == 0 && e.spareTop != nil {
+		top, e.spareTop = e.spareTop[:0], nil
+	}
+	for i := len(in.Fit); i < len(contribs); i++ {
+		c := &contribs[i]
+		if c.Points <= 0 {
+			continue
+		}
+		at := len(top)
+		for at > 0 && cmpContribution(c, &top[at-1], true) < 0 {
+			at--
+		}
+		if at >= MaxTopSignals {
+			continue
+		}
+		if len(top) < MaxTopSignals {
+			if cap(top) < MaxTopSignals {
+				top = append(make([]Contribution, 0, MaxTopSignals), top...)
+			}
+			top = append(top, Contribution{})
+		}
+		copy(top[at+1:], top[at:len(top)-1])
+		top[at] = *c
+	}
+	if len(top) == 0 {
+		if cap(top) > 0 {
+			e.spareTop = top
+		}
+		top = nil
+	}
 
 	if in.FitKnown > 0 {
 		fitKnown = in.FitKnown
 	}
-	ratio := func(n, min int) float64 { return math.Min(1, float64(n)/float64(min)) }
-	conf := (ratio(nSignals, set.MinSignals) + ratio(len(types), set.MinSignalTypes) + ratio(fitKnown, expFit)) / 3
-	ev.Confidence = int(math.Round(100 * conf))
+	conf := (ratio(nSignals, set.MinSignals) + ratio(len(e.aggs), set.MinSignalTypes) + ratio(fitKnown, expFit)) / 3
 
+	prob := sigmoid(logit)
+	*out = Evaluation{
+		Probability:   prob,
+		Score:         int(math.Round(100 * prob)),
+		Logit:         logit,
+		Intercept:     intercept,
+		FitScore:      int(math.Round(100 * sigmoid(fitLogit))),
+		IntentScore:   int(math.Round(100 * math.Max(0, 2*sigmoid(intentLogit)-1))),
+		Confidence:    int(math.Round(100 * conf)),
+		Contributions: contribs,
+		TopSignals:    top,
+		ModelVersion:  in.Model.Version,
+		EvaluatedAt:   in.Now,
+	}
 	// Grade on the score people see (the rounded probability), so a lead
 	// shown as 60 is never called warm by a hot threshold of 0.6.
-	ev.ModelGrade = th.Grade(float64(ev.Score) / 100)
-	ev.Grade = ev.ModelGrade
-	if ev.Confidence < set.MinConfidence && ev.ModelGrade != GradeCold {
-		ev.Grade = GradeCold
-		ev.HeldBack = true
+	out.ModelGrade = th.Grade(float64(out.Score) / 100)
+	out.Grade = out.ModelGrade
+	if out.Confidence < set.MinConfidence && out.ModelGrade != GradeCold {
+		out.Grade = GradeCold
+		out.HeldBack = true
 	}
-
-	for _, c := range ev.Contributions {
-		if c.Kind == KindIntent && c.Points > 0 {
-			ev.TopSignals = append(ev.TopSignals, c)
-		}
+	if explain {
+		e.buf = e.appendReasoning(e.buf[:0], out, set)
+		out.Reasoning = string(e.buf)
 	}
-	sortByPoints(ev.TopSignals, true)
-	if len(ev.TopSignals) > MaxTopSignals {
-		ev.TopSignals = ev.TopSignals[:MaxTopSignals]
-	}
-	ev.Reasoning = reasoning(ev, set)
-	return ev
 }
 
-// sortByPoints orders by points (descending when desc, else ascending),
-// ties by feature name, then kind, so the order never depends on input order.
-func sortByPoints(cs []Contribution, desc bool) {
-	sort.SliceStable(cs, func(i, j int) bool {
-		a, b := cs[i], cs[j]
-		if a.Points != b.Points {
-			if desc {
-				return a.Points > b.Points
+// find returns the index in e.aggs of typ's aggregate, adding one (most
+// recent signal aged age) when typ is new.
+func (e *Evaluator) find(typ string, age time.Duration) int {
+	if len(e.aggs) <= linearTypes {
+		for i := range e.aggs {
+			if e.aggs[i].typ == typ {
+				return i
 			}
-			return a.Points < b.Points
 		}
-		if a.Feature != b.Feature {
-			return a.Feature < b.Feature
+	} else if i, ok := e.idx[typ]; ok {
+		return i
+	}
+	e.aggs = append(e.aggs, typeAgg{typ: typ, latest: age})
+	switch n := len(e.aggs); {
+	case n == linearTypes+1: // from now on, index
+		if e.idx == nil {
+			e.idx = make(map[string]int, 2*linearTypes)
 		}
-		return a.Kind < b.Kind
-	})
+		clear(e.idx)
+		for i := range e.aggs {
+			e.idx[e.aggs[i].typ] = i
+		}
+	case n > linearTypes+1:
+		e.idx[typ] = n - 1
+	}
+	return len(e.aggs) - 1
 }
 
-func intentLabel(labels map[string]string, typ string, a *intentAgg) string {
-	name := labels[typ]
-	if name == "" {
-		name = typ
+func ratio(n, min int) float64 { return math.Min(1, float64(n)/float64(min)) }
+
+// cmpContribution orders by points (descending when desc, else ascending),
+// ties by feature name, then kind, so the order never depends on input
+// order.
+func cmpContribution(a, b *Contribution, desc bool) int {
+	if a.Points != b.Points {
+		if (a.Points > b.Points) == desc {
+			return -1
+		}
+		return 1
 	}
-	days := int(a.latest / (24 * time.Hour))
-	when := "today"
-	switch {
+	if c := strings.Compare(a.Feature, b.Feature); c != 0 {
+		return c
+	}
+	return strings.Compare(string(a.Kind), string(b.Kind))
+}
+
+func byPointsDesc(a, b Contribution) int { return cmpContribution(&a, &b, true) }
+func byPointsAsc(a, b Contribution) int  { return cmpContribution(&a, &b, false) }
+
+// intentLabel is name with the signal count and recency: "demo requested
+// 2 days ago", "pricing viewed 3 times, last today".
+func (e *Evaluator) intentLabel(name string, a *typeAgg) string {
+	b := append(e.buf[:0], name...)
+	if a.count != 1 {
+		b = append(b, ' ')
+		b = strconv.AppendInt(b, int64(a.count), 10)
+		b = append(b, " times, last"...)
+	}
+	switch days := int(a.latest / (24 * time.Hour)); {
 	case days == 1:
-		when = "1 day ago"
+		b = append(b, " 1 day ago"...)
 	case days > 1:
-		when = fmt.Sprintf("%d days ago", days)
+		b = append(b, ' ')
+		b = strconv.AppendInt(b, int64(days), 10)
+		b = append(b, " days ago"...)
+	default:
+		b = append(b, " today"...)
 	}
-	if a.count == 1 {
-		return name + " " + when
-	}
-	return fmt.Sprintf("%s %d times, last %s", name, a.count, when)
+	e.buf = b
+	return string(b)
 }
 
-func formatPoints(p float64) string {
-	return strings.Replace(fmt.Sprintf("%+.1f", p), "-", "\u2212", 1)
+// appendPoints appends p as "+1.2" or "−0.4" (a minus sign, not a hyphen).
+func appendPoints(b []byte, p float64) []byte {
+	var tmp [32]byte
+	s := strconv.AppendFloat(tmp[:0], p, 'f', 1, 64)
+	if s[0] == '-' {
+		return append(append(b, "\u2212"...), s[1:]...)
+	}
+	return append(append(b, '+'), s...)
 }
 
 func gradeWord(g Grade) string {
@@ -342,22 +483,28 @@ func gradeWord(g Grade) string {
 	return "Cold"
 }
 
-// reasoning builds the text from the evaluation alone:
+// appendReasoning appends the text built from the evaluation alone:
 //
 //	Hot (score 82): VP of Sales (+1.2); demo requested 2 days ago (+0.9). Held back by: free-mail address (−0.4).
 //
 // Up to MaxReasons positive and MaxDetractors negative contributions of at
 // least MinReasonPoints, largest first. When the grade was held back for
 // low confidence the header says so and which grade the model gave.
-func reasoning(ev Evaluation, set Settings) string {
-	var b strings.Builder
-	b.WriteString(gradeWord(ev.Grade))
-	fmt.Fprintf(&b, " (score %d", ev.Score)
+func (e *Evaluator) appendReasoning(b []byte, ev *Evaluation, set Settings) []byte {
+	b = append(b, gradeWord(ev.Grade)...)
+	b = append(b, " (score "...)
+	b = strconv.AppendInt(b, int64(ev.Score), 10)
 	if ev.HeldBack {
-		fmt.Fprintf(&b, "; held back from %s: confidence %d%% is below the %d%% minimum", ev.ModelGrade, ev.Confidence, set.MinConfidence)
+		b = append(b, "; held back from "...)
+		b = append(b, ev.ModelGrade...)
+		b = append(b, ": confidence "...)
+		b = strconv.AppendInt(b, int64(ev.Confidence), 10)
+		b = append(b, "% is below the "...)
+		b = strconv.AppendInt(b, int64(set.MinConfidence), 10)
+		b = append(b, "% minimum"...)
 	}
-	b.WriteString("): ")
-	var pos, neg []Contribution
+	b = append(b, "): "...)
+	pos, neg := e.pos[:0], e.neg[:0]
 	for _, c := range ev.Contributions {
 		switch {
 		case c.Points >= MinReasonPoints:
@@ -366,33 +513,38 @@ func reasoning(ev Evaluation, set Settings) string {
 			neg = append(neg, c)
 		}
 	}
-	sortByPoints(pos, true)
-	sortByPoints(neg, false)
+	slices.SortStableFunc(pos, byPointsDesc)
+	slices.SortStableFunc(neg, byPointsAsc)
 	if len(pos) == 0 {
-		b.WriteString("no strong positive factors")
+		b = append(b, "no strong positive factors"...)
 	}
-	for i, c := range pos {
-		if i == MaxReasons {
+	b = appendReasons(b, pos, MaxReasons)
+	b = append(b, '.')
+	if len(neg) > 0 {
+		b = append(b, " Held back by: "...)
+		b = appendReasons(b, neg, MaxDetractors)
+		b = append(b, '.')
+	}
+	// Keep the scratch, but not references to this evaluation's labels.
+	clear(pos)
+	clear(neg)
+	e.pos, e.neg = pos[:0], neg[:0]
+	return b
+}
+
+// appendReasons appends up to max of cs as "label (+1.2); label (−0.4)".
+func appendReasons(b []byte, cs []Contribution, max int) []byte {
+	for i := range cs {
+		if i == max {
 			break
 		}
 		if i > 0 {
-			b.WriteString("; ")
+			b = append(b, "; "...)
 		}
-		b.WriteString(c.Label + " (" + formatPoints(c.Points) + ")")
+		b = append(b, cs[i].Label...)
+		b = append(b, " ("...)
+		b = appendPoints(b, cs[i].Points)
+		b = append(b, ')')
 	}
-	b.WriteString(".")
-	if len(neg) > 0 {
-		b.WriteString(" Held back by: ")
-		for i, c := range neg {
-			if i == MaxDetractors {
-				break
-			}
-			if i > 0 {
-				b.WriteString("; ")
-			}
-			b.WriteString(c.Label + " (" + formatPoints(c.Points) + ")")
-		}
-		b.WriteString(".")
-	}
-	return b.String()
+	return b
 }

@@ -2,6 +2,7 @@ package score
 
 import (
 	"math"
+	"reflect"
 	"testing"
 	"time"
 )
@@ -52,6 +53,15 @@ func FuzzEvaluate(f *testing.F) {
 		}
 		if again := Evaluate(in); again.Reasoning != ev.Reasoning || again.Logit != ev.Logit {
 			t.Fatal("not deterministic")
+		}
+		if want := legacyEvaluate(in); !reflect.DeepEqual(ev, want) {
+			t.Fatalf("differs from the original implementation:\n got %+v\nwant %+v", ev, want)
+		}
+		var e Evaluator
+		var hot Evaluation
+		e.Evaluate(&in, &hot)
+		if hot.Logit != ev.Logit || hot.Score != ev.Score || hot.Grade != ev.Grade || len(hot.Contributions) != len(ev.Contributions) {
+			t.Fatalf("hot path %+v, Evaluate %+v", hot, ev)
 		}
 	})
 }

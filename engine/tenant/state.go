@@ -68,6 +68,8 @@ type State struct {
 	// Scoring holds settings, evaluation rules and ICP model versions; nil
 	// for an organization stored before scoring existed (EnsureScoring).
 	Scoring *Scoring `json:"scoring,omitempty"`
+	// Billing is the plan state (billing.go); nil until first needed.
+	Billing *Billing `json:"billing,omitempty"`
 	Deleted bool     `json:"deleted"`
 }
 

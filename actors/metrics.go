@@ -1,0 +1,38 @@
+package actors
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// usageMetrics are the per-organization usage series (SPEC §5): units
+// counted per meter, and threshold crossings (80%, 100%). Counters since
+// the process started; the exact per-period numbers are GET …/usage.
+type usageMetrics struct {
+	units     *prometheus.CounterVec
+	crossings *prometheus.CounterVec
+}
+
+func newUsageMetrics() *usageMetrics {
+	return &usageMetrics{
+		units: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "trailspark_usage_units_total", Help: "Usage units counted by this node, by organization and meter.",
+		}, []string{"org", "meter"}),
+		crossings: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "trailspark_usage_threshold_crossings_total", Help: "Meters crossing 80% or 100% of their plan limit, by organization.",
+		}, []string{"org", "meter", "percent"}),
+	}
+}
+
+// Collectors are the Client's Prometheus series, for the API's registry.
+func (c *Client) Collectors() []prometheus.Collector {
+	return []prometheus.Collector{c.env.metrics().units, c.env.metrics().crossings}
+}
+
+func (e *Env) metrics() *usageMetrics {
+	e.metricsOnce.Do(func() { e.usage = newUsageMetrics() })
+	return e.usage
+}
+
+func (e *Env) countUnits(org, meter string, n int64) {
+	if n > 0 {
+		e.metrics().units.WithLabelValues(org, meter).Add(float64(n))
+	}
+}

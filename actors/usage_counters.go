@@ -1,0 +1,405 @@
+package actors
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/trailspark/trailspark/engine/plan"
+	"github.com/trailspark/trailspark/engine/tenant"
+	"github.com/trailspark/trailspark/store"
+)
+
+// partitionUsage is one ingest partition's counts for one usage period.
+// The partition grain is its single writer and writes it in the same
+// atomic store write as the leads the counts concern, so a replayed batch
+// (a crash before its cursor commit) counts nothing twice: signals at or
+// below UpTo were counted already, leads already marked active for the
+// period are not counted again, and evaluations are only made (and
+// counted) for signals applied for the first time.
+type partitionUsage struct {
+	Signals        int64  `json:"signals"`
+	ActiveLeads    int64  `json:"active_leads"`
+	Evaluations    int64  `json:"evaluations"`
+	APIEvaluations int64  `json:"api_evaluations,omitempty"` // the "api" key: evaluate-now and re-scoring
+	UpTo           uint64 `json:"up_to"`
+}
+
+func keyUsagePeriod(org, pk string) []byte { return append(store.TenantKey(org, "usage", pk), '/') }
+func keyPartitionUsage(org, pk string, p int) []byte {
+	return store.TenantKey(org, "usage", pk, "p"+strconv.Itoa(p))
+}
+func keyAPIUsage(org, pk string) []byte { return store.TenantKey(org, "usage", pk, "api") }
+
+// sumPartitionUsage adds up a period's counters.
+func (e *Env) sumPartitionUsage(ctx context.Context, org string, period plan.Period) (partitionUsage, error) {
+	var sum partitionUsage
+	err := e.Store.Scan(ctx, keyUsagePeriod(org, tenant.PeriodKey(period)), nil, func(it store.Item) error {
+		var pu partitionUsage
+		if err := json.Unmarshal(it.Value, &pu); err != nil {
+			return err
+		}
+		sum.Signals += pu.Signals
+		sum.ActiveLeads += pu.ActiveLeads
+		sum.Evaluations += pu.Evaluations
+		sum.APIEvaluations += pu.APIEvaluations
+		return nil
+	})
+	return sum, storeErr(err)
+}
+
+// partitionCounter is a processor's view of its counter for the current
+// period.
+type partitionCounter struct {
+	pk     string
+	period plan.Period
+	cur    partitionUsage
+	ver    store.Version
+	loaded bool
+}
+
+// load reads the counter of the period containing now (carrying UpTo over
+// from the previous period, so a replay across the boundary is not
+// counted twice).
+func (p *processor) loadCounter(ctx context.Context, now time.Time) error {
+	if p.billing == nil {
+		return nil
+	}
+	period := plan.PeriodFor(p.billing.Anchor, now)
+	pk := tenant.PeriodKey(period)
+	if p.counter.loaded && p.counter.pk == pk {
+		return nil
+	}
+	prevUpTo := p.counter.cur.UpTo
+	var pu partitionUsage
+	ver, err := p.env.loadJSON(ctx, keyPartitionUsage(p.org, pk, p.partition), &pu)
+	if errors.Is(err, store.ErrNotFound) {
+		pu, ver, err = partitionUsage{UpTo: prevUpTo}, 0, nil
+	}
+	if err != nil {
+		return err
+	}
+	p.counter = partitionCounter{pk: pk, period: period, cur: pu, ver: ver, loaded: true}
+	return nil
+}
+
+// usageDelta is what one store write adds to the counter.
+type usageDelta struct {
+	signals, active, evals int64
+	upTo                   uint64
+}
+
+func (d usageDelta) empty() bool {
+	return d.signals == 0 && d.active == 0 && d.evals == 0 && d.upTo == 0
+}
+
+// counterWrite returns the write adding d to the counter, and the value it
+// writes (applied to p.counter by commitCounter after the write succeeds).
+func (p *processor) counterWrite(d usageDelta) (store.Write, partitionUsage, bool) {
+	if !p.counter.loaded || d.empty() {
+		return store.Write{}, partitionUsage{}, false
+	}
+	next := p.counter.cur
+	next.Signals += d.signals
+	next.ActiveLeads += d.active
+	next.Evaluations += d.evals
+	if d.upTo > next.UpTo {
+		next.UpTo = d.upTo
+	}
+	b, _ := json.Marshal(next)
+	return store.Write{Key: keyPartitionUsage(p.org, p.counter.pk, p.partition), Value: b, Expected: p.counter.ver}, next, true
+}
+
+func (p *processor) commitCounter(next partitionUsage, ver store.Version) {
+	before := p.counter.cur
+	p.counter.cur, p.counter.ver = next, ver
+	ds, da, de := next.Signals-before.Signals, next.ActiveLeads-before.ActiveLeads, next.Evaluations-before.Evaluations
+	q := p.env.quotaFor(p.org)
+	q.crossings(p.env, p.org, ds, da, de)
+	p.env.countUnits(p.org, string(plan.MeterSignals), ds)
+	p.env.countUnits(p.org, string(plan.MeterActiveLeads), da)
+	p.env.countUnits(p.org, string(plan.MeterEvaluations), de)
+	q.committed(plan.MeterSignals, ds)
+	q.committed(plan.MeterActiveLeads, da)
+	q.committed(plan.MeterEvaluations, de)
+}
+
+// crossings reports thresholds the org's totals cross with these counts.
+func (q *orgQuota) crossings(e *Env, org string, signals, active, evals int64) {
+	q.mu.Lock()
+	if !q.ok {
+		q.mu.Unlock()
+		return
+	}
+	p, u := q.plan, q.inUse()
+	q.mu.Unlock()
+	for _, c := range []struct {
+		m plan.Meter
+		n int64
+	}{{plan.MeterSignals, signals}, {plan.MeterActiveLeads, active}, {plan.MeterEvaluations, evals}} {
+		if c.n > 0 {
+			e.usageCrossed(org, c.m, u.Get(c.m), u.Get(c.m)+c.n, p.Limits.Get(c.m))
+		}
+	}
+}
+
+// flushCounter writes usage no lead chunk carried (a batch of cold or
+// unidentified signals only), before the cursor commit.
+func (b *batch) flushCounter(ctx context.Context) error {
+	p := b.p
+	for attempt := 0; attempt < 8 && !b.pending.empty(); attempt++ {
+		if err := p.loadCounter(ctx, p.env.now()); err != nil {
+			return err
+		}
+		w, next, ok := p.counterWrite(b.pending)
+		if !ok {
+			return nil
+		}
+		ver, err := p.env.Store.Save(ctx, w.Key, w.Value, w.Expected)
+		if err == nil {
+			p.commitCounter(next, ver)
+			b.pending = usageDelta{}
+			return nil
+		}
+		if !errors.Is(err, store.ErrConflict) {
+			return err
+		}
+		p.counter.loaded = false
+	}
+	if !b.pending.empty() {
+		return errors.New("usage counter: too many concurrent writers")
+	}
+	return nil
+}
+
+// orgQuota is a cached view of an organization's usage against its plan,
+// refreshed from the counters every quotaTTL and advanced by what this
+// holder counted since. It is approximate across nodes and partitions by
+// at most one refresh interval of traffic — the exact counts are the
+// counters; the cache only decides when to stop (SPEC §5 enforcement).
+type orgQuota struct {
+	mu      sync.Mutex
+	plan    plan.Plan
+	period  plan.Period
+	used    plan.Usage // counted: the counters at the last reload plus this node's commits since
+	fetched time.Time
+	ok      bool
+	// pending are units reserved on this node (accepted signals, decided
+	// evaluations) and not yet counted by a commit. Two generations,
+	// rotated every pendingTTL: a reservation whose write never happened
+	// (a failed flush that evaluates again) stops counting after at most
+	// two rotations instead of leaking. Reloads keep them.
+	pending, pendingOld map[plan.Meter]int64
+	rotated             time.Time
+}
+
+// pendingTTL is how long a reservation counts before it must have been
+// committed (processing normally follows acceptance within milliseconds).
+const pendingTTL = 10 * time.Second
+
+const quotaTTL = 2 * time.Second
+
+// committed moves counted units from pending to used (a processor wrote
+// its counter on this node).
+func (q *orgQuota) committed(m plan.Meter, n int64) {
+	if n <= 0 {
+		return
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if !q.ok {
+		return
+	}
+	q.used.Add(m, n)
+	rest := n
+	for _, p := range []map[plan.Meter]int64{q.pendingOld, q.pending} {
+		if p == nil || rest == 0 {
+			continue
+		}
+		d := min(p[m], rest)
+		p[m] -= d
+		rest -= d
+	}
+}
+
+// inUse is counted plus pending units of m.
+func (q *orgQuota) inUse() plan.Usage {
+	u := plan.Usage{Period: q.used.Period, Used: map[plan.Meter]int64{}}
+	for m, n := range q.used.Used {
+		u.Used[m] = n
+	}
+	for _, p := range []map[plan.Meter]int64{q.pendingOld, q.pending} {
+		for m, n := range p {
+			u.Add(m, n)
+		}
+	}
+	return u
+}
+
+// stale reports whether the view needs re-reading.
+func (q *orgQuota) stale(now time.Time) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return !q.ok || now.Sub(q.fetched) >= quotaTTL || !q.period.Contains(now)
+}
+
+// refresh re-reads the view when stale.
+func (q *orgQuota) refresh(ctx context.Context, e *Env, org string, snap *billingSnapshot, now time.Time) error {
+	if !q.stale(now) || snap == nil {
+		return nil
+	}
+	return q.reload(ctx, e, org, snap, now)
+}
+
+// reload reads the plan from snap and the usage from the counters.
+func (q *orgQuota) reload(ctx context.Context, e *Env, org string, snap *billingSnapshot, now time.Time) error {
+	period := plan.PeriodFor(snap.Anchor, now)
+	pu, err := e.sumPartitionUsage(ctx, org, period)
+	if err != nil {
+		return err
+	}
+	u := plan.Usage{Period: period, Used: map[plan.Meter]int64{plan.MeterSignals: pu.Signals, plan.MeterActiveLeads: pu.ActiveLeads,
+		plan.MeterEvaluations: pu.Evaluations + pu.APIEvaluations}}
+	q.mu.Lock()
+	switch {
+	case q.ok && !q.period.Contains(now):
+		q.pending, q.pendingOld, q.rotated = nil, nil, now // a new period: nothing pending carries over
+	case now.Sub(q.rotated) >= pendingTTL:
+		q.pendingOld, q.pending, q.rotated = q.pending, nil, now
+	}
+	q.plan, q.period, q.used, q.fetched, q.ok = snap.Plan, period, u, now, true
+	q.mu.Unlock()
+	return nil
+}
+
+// reserve decides whether n more units of m fit and, when they do, counts
+// them in the view at once, so the node's partitions and requests see
+// each other's use before the counters are written. The view is re-read
+// from the counters every quotaTTL (reservations then become counts).
+func (q *orgQuota) reserve(m plan.Meter, n int64, now time.Time) plan.Decision {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if !q.ok {
+		return plan.Decision{Allowed: true}
+	}
+	d := plan.Decide(q.plan, q.inUse(), m, n, now)
+	if d.Allowed && n > 0 {
+		if q.pending == nil {
+			q.pending = map[plan.Meter]int64{}
+		}
+		q.pending[m] += n
+	}
+	return d
+}
+
+// quotaFor is this node's shared quota view of an organization.
+func (e *Env) quotaFor(org string) *orgQuota {
+	if q, ok := e.quotas.Load(org); ok {
+		return q.(*orgQuota)
+	}
+	q, _ := e.quotas.LoadOrStore(org, &orgQuota{})
+	return q.(*orgQuota)
+}
+
+// usageCrossed logs (and counts in metrics) a meter crossing 80% or 100%
+// of its limit: the event an outbox will deliver as a webhook.
+func (e *Env) usageCrossed(org string, m plan.Meter, before, after, limit int64) {
+	for _, pct := range plan.Crossed(before, after, limit) {
+		e.Log.Warn("usage threshold crossed", "event", "usage.threshold", "org", org, "meter", string(m), "percent", pct, "used", after, "limit", limit)
+		e.metrics().crossings.WithLabelValues(org, string(m), strconv.Itoa(pct)).Inc()
+		if e.OnUsageThreshold != nil {
+			e.OnUsageThreshold(org, string(m), pct)
+		}
+	}
+}
+
+// countAPIEvaluation returns the write counting one evaluation made
+// outside ingestion (evaluate-now, re-scoring) in the period's "api"
+// counter, at the version read: it joins the evaluation's own atomic
+// write, whose compare-and-set retry re-reads it.
+func (e *Env) countAPIEvaluation(ctx context.Context, org string) (store.Write, error) {
+	snap, err := e.client.billingSnapshot(ctx, org)
+	if err != nil {
+		return store.Write{}, err
+	}
+	key := keyAPIUsage(org, tenant.PeriodKey(plan.PeriodFor(snap.Anchor, e.now())))
+	var pu partitionUsage
+	ver, err := e.loadJSON(ctx, key, &pu)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return store.Write{}, storeErr(err)
+	}
+	pu.APIEvaluations++
+	b, _ := json.Marshal(pu)
+	return store.Write{Key: key, Value: b, Expected: ver}, nil
+}
+
+// checkQuota refuses one more unit of a processing-side meter
+// (evaluations) at the limit with overages off, from the exact counters.
+func (c *Client) checkQuota(ctx context.Context, org string, m plan.Meter) error {
+	u, err := c.usage(ctx, org, time.Time{})
+	if err != nil {
+		return err
+	}
+	snap, err := c.billingSnapshot(ctx, org)
+	if err != nil {
+		return err
+	}
+	return plan.Decide(snap.Plan, u.usage, m, 1, c.env.now()).AsError()
+}
+
+// checkSignalQuota reserves n signals in the organization's quota view:
+// refused at the limit with overages off with 429 signal_quota_exceeded
+// and Retry-After the period's end. A mutex and a comparison per request;
+// the refresh (a grain call and a scan of the counters) happens at most
+// every quotaTTL per organization and node.
+func (in *Ingestor) checkSignalQuota(ctx context.Context, org string, n int) error {
+	if in.env.client == nil {
+		return nil
+	}
+	now := in.env.now()
+	q := in.env.quotaFor(org)
+	if q.stale(now) {
+		snap, err := in.env.client.billingSnapshot(ctx, org)
+		if err != nil {
+			return err
+		}
+		if err := q.reload(ctx, in.env, org, snap, now); err != nil {
+			return err
+		}
+	}
+	d := q.reserve(plan.MeterSignals, int64(n), now)
+	if d.Allowed {
+		return nil
+	}
+	e := *d.Err
+	if !d.RetryAt.IsZero() {
+		e.RetryAfter = d.RetryAt.Sub(now)
+	}
+	return &e
+}
+
+// releaseSignals gives back reserved signals that turned out to be
+// duplicates (stored once already, counted once).
+func (in *Ingestor) releaseSignals(org string, appended []store.Appended) {
+	n := int64(0)
+	for _, a := range appended {
+		if a.Duplicate {
+			n++
+		}
+	}
+	if n > 0 && in.env.client != nil {
+		q := in.env.quotaFor(org)
+		q.mu.Lock()
+		for _, p := range []map[plan.Meter]int64{q.pending, q.pendingOld} {
+			if p != nil && n > 0 {
+				d := min(p[plan.MeterSignals], n)
+				p[plan.MeterSignals] -= d
+				n -= d
+			}
+		}
+		q.mu.Unlock()
+	}
+}
