@@ -85,6 +85,37 @@ want "$tl" "Pricing,identify" "cold signal replayed onto the lead"
 want "$(curl -sf -u "$SK:" -H "$J" $URL/v1/identify -d '{"userId":"u-9","anonymousId":"a-9","traits":{"email":"dana@initech.com"}}' | jq -r .success)" "true" "segment identify"
 curl -sf $URL/api/v1/orgs/$ORG/signal-queue -H "Authorization: Bearer $ANN" | jq -e '.items | length > 0' >/dev/null
 
+# Scoring: the starter rules and starter ICP evaluate a lead from its first signals.
+# A known firmographic profile lifts confidence above the 70% minimum (with
+# nothing known the evaluation is stored as cold, held back, and says why).
+curl -sf -XPOST $URL/api/v1/orgs/$ORG/accounts -H "Authorization: Bearer $ANN" -H "$J" \
+  -d '{"name":"Initech","domain":"initech.com","industry":"Software","employees":300}' >/dev/null
+for body in '{"email":"erin@initech.com","event":"Form Submitted"}' '{"email":"erin@initech.com","type":"page","name":"Pricing"}' \
+  '{"email":"erin@initech.com","event":"Demo Requested"}'; do
+  curl -sf -XPOST $URL/api/signal-staging/webhook/$SK -H "$J" -d "$body" >/dev/null
+done
+for _ in $(seq 100); do
+  grade=$(curl -sf "$URL/api/v1/orgs/$ORG/leads?email=erin@initech.com" -H "Authorization: Bearer $ANN" | jq -r '.items[0].evaluation.grade // empty')
+  [ -n "$grade" ] && break
+  sleep 0.1
+done
+want "$grade" "hot" "lead evaluated"
+LEAD=$(curl -sf "$URL/api/v1/orgs/$ORG/leads?email=erin@initech.com" -H "Authorization: Bearer $ANN" | jq -r '.items[0].id')
+EV=$(curl -sf "$URL/api/v1/orgs/$ORG/leads/$LEAD/evaluations" -H "Authorization: Bearer $ANN" | jq -r '.items[0].id')
+# contributions add up to the logit
+curl -sf $URL/api/v1/orgs/$ORG/evaluations/$EV -H "Authorization: Bearer $ANN" \
+  | jq -e '((.intercept + ([.contributions[].points] | add)) - .logit | fabs) < 1e-9' >/dev/null
+want "$(curl -sf -XPOST $URL/api/v1/orgs/$ORG/evaluations/$EV/feedback -H "Authorization: Bearer $ANN" -H "$J" \
+  -d '{"reason":"Intern doing a school project","expected_grade":"cold"}' | jq -r .status)" "pending" "feedback"
+want "$(curl -sf -XPOST $URL/api/v1/orgs/$ORG/refinements/preview -H "Authorization: Bearer $ANN" | jq -r '.rows[0].expected_grade')" "cold" "refinement preview"
+want "$(curl -sf -XPOST $URL/api/v1/orgs/$ORG/refinements -H "Authorization: Bearer $ANN" | jq -r .model.status)" "active" "refinement applied"
+want "$(curl -s -XPUT $URL/api/v1/orgs/$ORG/settings -H "Authorization: Bearer $ANN" -H "$J" -d '{"lookback_days":400}' | jq -r .error.field)" "lookback_days" "settings out of range"
+"$TS" models list $ORG --server $URL --token $ANN >/dev/null
+
+# Plans and usage
+want "$(curl -sf $URL/api/v1/orgs/$ORG/usage -H "Authorization: Bearer $ANN" | jq -r '.meters[] | select(.meter=="evaluations") | .used > 0')" "true" "usage counted"
+want "$(curl -sf -XPOST $URL/api/v1/orgs/$ORG/billing/change-plan -H "Authorization: Bearer $ANN" -H "$J" -d '{"plan_id":"growth"}' | jq -r .kind)" "upgrade" "upgrade"
+
 # Transfer & remove
 want "$(curl -sf -XPOST $URL/api/v1/orgs/$ORG/transfer-ownership -H "Authorization: Bearer $ANN" -H "$J" \
   -d "{\"user_id\":\"$BOB_ID\"}" | jq -r .owner.role)" "owner" "transfer ownership"
