@@ -47,6 +47,7 @@ func addClientCommands(root *cobra.Command) {
 		newTokenCmd(), newOrgCmd(), newMemberCmd(), newInviteCmd(), newKeyCmd(),
 		newSignalsCmd(), newRulesCmd(), newLeadsCmd(), newAccountsCmd(),
 		newModelsCmd(), newEvaluationsCmd(), newFeedbackCmd(), newRefineCmd(), newSettingsCmd(), newPluginsCmd(),
+		newUsageCmd(), newBillingCmd(),
 	)
 }
 

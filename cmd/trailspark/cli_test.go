@@ -212,6 +212,7 @@ func TestCommandTree(t *testing.T) {
 		"evaluations list", "evaluations get", "evaluations evaluate", "feedback give", "feedback list",
 		"refine preview", "refine apply", "settings get", "settings set",
 		"plugins list", "plugins start", "plugins stop", "plugins approve",
+		"usage", "billing show", "billing change", "billing cancel-change", "billing overages",
 	} {
 		cmd, rest, err := root.Find(strings.Fields(path))
 		if err != nil || len(rest) != 0 || cmd.Name() != strings.Fields(path)[len(strings.Fields(path))-1] {
