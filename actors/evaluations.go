@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"math"
 	"sort"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -94,8 +96,19 @@ func (c *Client) EvaluateNow(ctx context.Context, caller tenant.Caller, org, lea
 }
 
 // reevaluate evaluates a stored lead and writes the evaluation with the
-// lead (compare-and-set; a concurrent write by ingestion retries).
+// lead (compare-and-set; a concurrent write by ingestion retries),
+// counting it in the period's "api" usage counter.
 func (e *Env) reevaluate(ctx context.Context, org, leadID string, cfg *scoringConfig, trigger string) (*Evaluation, error) {
+	snap, err := e.client.billingSnapshot(ctx, org)
+	if err != nil {
+		return nil, err
+	}
+	return e.reevaluateCounted(ctx, org, leadID, cfg, trigger, snap, "api")
+}
+
+// reevaluateCounted is reevaluate with the plan state given and the usage
+// counted under the counter key shard (period/shard).
+func (e *Env) reevaluateCounted(ctx context.Context, org, leadID string, cfg *scoringConfig, trigger string, snap *billingSnapshot, shard string) (*Evaluation, error) {
 	if !strings.HasPrefix(leadID, "lead_") {
 		return nil, errs.NotFound("lead")
 	}
@@ -127,7 +140,7 @@ func (e *Env) reevaluate(ctx context.Context, org, leadID string, cfg *scoringCo
 		if err != nil {
 			return nil, errs.Internal(err)
 		}
-		uw, err := e.countAPIEvaluation(ctx, org)
+		uw, err := e.countAPIEvaluation(ctx, org, snap, shard)
 		if err != nil {
 			return nil, err
 		}
@@ -507,26 +520,67 @@ func (c *Client) runRescore(ctx context.Context, org string, run *JobRun) {
 		_ = run.Fail(context.WithoutCancel(ctx), JobProgress{}, err)
 		return
 	}
+	snap, err := c.billingSnapshot(ctx, org)
+	if err != nil {
+		_ = run.Fail(context.WithoutCancel(ctx), JobProgress{}, err)
+		return
+	}
+	quota := c.env.quotaFor(org)
+	if err := quota.refresh(ctx, c.env, org, snap, c.env.now()); err != nil {
+		_ = run.Fail(context.WithoutCancel(ctx), JobProgress{}, err)
+		return
+	}
+	// rescoreWorkers re-evaluate in parallel; each counts its evaluations
+	// in its own usage key (no contention between them).
 	p := JobProgress{Errors: []JobLineError{}, Scanned: len(leads)}
-	for i, id := range leads {
-		if ctx.Err() != nil {
-			_ = run.Fail(context.WithoutCancel(ctx), p, errs.Unavailable("the node stopped during the job", ctx.Err()))
-			return
-		}
-		err := c.checkQuota(ctx, org, plan.MeterEvaluations)
-		if err == nil {
-			_, err = c.env.reevaluate(ctx, org, id, cfg, rules.TriggerRefinement)
-		}
-		if err != nil {
-			e := errs.As(err)
-			p.Errors = append(p.Errors, JobLineError{Line: i + 1, Error: JobError{Code: e.Code, Message: id + ": " + e.Message}})
-		} else {
-			p.Changed++
-		}
-		p.Processed++
-		if p.Processed%200 == 0 {
-			_ = run.Update(ctx, p)
-		}
+	var mu sync.Mutex
+	next := 0
+	var wg sync.WaitGroup
+	for w := 0; w < rescoreWorkers; w++ {
+		wg.Add(1)
+		go func(shard string) {
+			defer wg.Done()
+			for {
+				mu.Lock()
+				i := next
+				next++
+				mu.Unlock()
+				if i >= len(leads) || ctx.Err() != nil {
+					return
+				}
+				id := leads[i]
+				var err error
+				if d := quota.reserve(plan.MeterEvaluations, 1, c.env.now()); !d.Allowed {
+					err = d.AsError()
+				} else {
+					_, err = c.env.reevaluateCounted(ctx, org, id, cfg, rules.TriggerRefinement, snap, shard)
+				}
+				mu.Lock()
+				if err != nil {
+					e := errs.As(err)
+					if len(p.Errors) < maxJobErrors {
+						p.Errors = append(p.Errors, JobLineError{Line: i + 1, Error: JobError{Code: e.Code, Message: id + ": " + e.Message}})
+					}
+				} else {
+					p.Changed++
+				}
+				p.Processed++
+				if p.Processed%1000 == 0 {
+					_ = run.Update(ctx, p)
+				}
+				mu.Unlock()
+			}
+		}("rescore" + strconv.Itoa(w))
+	}
+	wg.Wait()
+	if ctx.Err() != nil {
+		_ = run.Fail(context.WithoutCancel(ctx), p, errs.Unavailable("the node stopped during the job", ctx.Err()))
+		return
 	}
 	_ = run.Complete(context.WithoutCancel(ctx), p)
 }
+
+// rescoreWorkers is how many leads a re-scoring job evaluates at once:
+// the work is store reads and one atomic write per lead, so a few in
+// flight keep both cores busy.
+const rescoreWorkers = 4

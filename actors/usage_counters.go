@@ -32,7 +32,6 @@ func keyUsagePeriod(org, pk string) []byte { return append(store.TenantKey(org, 
 func keyPartitionUsage(org, pk string, p int) []byte {
 	return store.TenantKey(org, "usage", pk, "p"+strconv.Itoa(p))
 }
-func keyAPIUsage(org, pk string) []byte { return store.TenantKey(org, "usage", pk, "api") }
 
 // sumPartitionUsage adds up a period's counters.
 func (e *Env) sumPartitionUsage(ctx context.Context, org string, period plan.Period) (partitionUsage, error) {
@@ -320,12 +319,8 @@ func (e *Env) usageCrossed(org string, m plan.Meter, before, after, limit int64)
 // outside ingestion (evaluate-now, re-scoring) in the period's "api"
 // counter, at the version read: it joins the evaluation's own atomic
 // write, whose compare-and-set retry re-reads it.
-func (e *Env) countAPIEvaluation(ctx context.Context, org string) (store.Write, error) {
-	snap, err := e.client.billingSnapshot(ctx, org)
-	if err != nil {
-		return store.Write{}, err
-	}
-	key := keyAPIUsage(org, tenant.PeriodKey(plan.PeriodFor(snap.Anchor, e.now())))
+func (e *Env) countAPIEvaluation(ctx context.Context, org string, snap *billingSnapshot, shard string) (store.Write, error) {
+	key := store.TenantKey(org, "usage", tenant.PeriodKey(plan.PeriodFor(snap.Anchor, e.now())), shard)
 	var pu partitionUsage
 	ver, err := e.loadJSON(ctx, key, &pu)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {

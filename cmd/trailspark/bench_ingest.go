@@ -210,7 +210,9 @@ func runBenchIngest(w io.Writer, dur time.Duration, conc, batch, leads int) erro
 	if _, err := n.call("POST", "/api/v1/auth/register", "", map[string]any{"email": "bench@example.com", "password": "bench-password", "name": "Bench"}); err != nil {
 		return err
 	}
-	org, err := n.call("POST", "/api/v1/orgs", op, map[string]any{"name": "Bench Ingest", "size": "51-200", "industry": "Technology", "owner_email": "bench@example.com"})
+	org, err := n.call("POST", "/api/v1/orgs", op, map[string]any{"name": "Bench Ingest", "size": "51-200", "industry": "Technology", "owner_email": "bench@example.com",
+		// The free plan would stop the load at 10,000 signals (SPEC §5).
+		"plan": "scale"})
 	if err != nil {
 		return err
 	}
