@@ -23,7 +23,7 @@ func newUsageMetrics() *usageMetrics {
 
 // Collectors are the Client's Prometheus series, for the API's registry.
 func (c *Client) Collectors() []prometheus.Collector {
-	return []prometheus.Collector{c.env.metrics().units, c.env.metrics().crossings}
+	return append([]prometheus.Collector{c.env.metrics().units, c.env.metrics().crossings}, c.RetentionCollectors()...)
 }
 
 func (e *Env) metrics() *usageMetrics {

@@ -173,6 +173,7 @@ func (p *processor) step(ctx context.Context) (int, bool, error) {
 	if err := p.log.Commit(ctx, p.org, p.partition, next, statuses); err != nil {
 		return 0, false, err
 	}
+	p.recordRetentionMarks(ctx, entries, next) // retention.go
 	b.afterCommit(ctx)
 	more := len(entries) == batchSize && stepErr == nil
 	return len(entries), more, stepErr
@@ -327,7 +328,7 @@ func (b *batch) processEntry(ctx context.Context, e store.LogEntry, replay bool)
 		if s.AnonymousID != "" {
 			key = anonColdKey(s.AnonymousID)
 		}
-		if err := b.p.log.PutCold(ctx, b.p.org, key, e, b.p.env.coldRetention()); err != nil {
+		if err := b.p.log.PutCold(ctx, b.p.org, key, e, b.p.coldRetention()); err != nil {
 			return store.SignalStatus{}, err
 		}
 		return store.SignalStatus{ID: e.ID, Status: StatusCold}, nil

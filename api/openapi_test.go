@@ -229,6 +229,10 @@ func TestResponsesMatchOpenAPI(t *testing.T) {
 		t.Errorf("default plans: %v", plans)
 	}
 	v.must(401, "GET", "/api/v1/plans", "", nil)
+	if cl := v.must(200, "GET", "/api/v1/cluster", op, nil); len(cl["members"].([]any)) != 1 {
+		t.Errorf("single-node cluster view: %v", cl)
+	}
+	v.must(403, "GET", "/api/v1/cluster", ann, nil)
 	v.must(401, "GET", "/api/v1/me", "", nil)
 
 	pat := v.must(201, "POST", "/api/v1/me/tokens", ann, map[string]any{"name": "script", "expires_at": "2031-01-01T00:00:00Z"})

@@ -124,6 +124,7 @@ func New(client *actors.Client, opts Options) *Server {
 	authed.GET("/me", s.me)
 	authed.GET("/plans", s.listPlans)
 	s.pluginRoutes(authed)
+	authed.GET("/cluster", s.getCluster)
 	authed.POST("/me/tokens", s.createPAT)
 	authed.GET("/me/tokens", s.listPATs)
 	authed.DELETE("/me/tokens/:id", s.revokePAT)

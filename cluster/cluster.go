@@ -13,6 +13,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -32,6 +35,11 @@ import (
 // nodes in one process sharing an Agent (tests).
 const ProviderLocal = "local"
 
+// Providers lists the membership providers this build has. protoactor's
+// consul, etcd and kubernetes providers are not among them: each needs
+// modules this build does not take in (docs/decisions/0009-cluster-mode.md).
+func Providers() []string { return []string{ProviderLocal, ProviderAutomanaged} }
+
 // ErrNotReady is returned for requests made before the node is ready or
 // after it stopped; callers answer 503 (retryable).
 var ErrNotReady = errors.New("cluster: node not ready")
@@ -47,15 +55,32 @@ func NewAgent() *Agent { return test.NewInMemAgent() }
 
 // Config configures a node.
 type Config struct {
-	Name           string        // cluster name; nodes only join clusters of the same name
-	Host           string        // address the node's remote endpoint binds (default 127.0.0.1)
-	Port           int           // 0 = any free port
-	Provider       string        // membership provider; only ProviderLocal for now
+	Name string // cluster name; nodes only join clusters of the same name
+	// Host is the address the node's actor endpoint and node port bind
+	// (default 127.0.0.1; 0.0.0.0 with AdvertiseHost for other hosts).
+	Host string
+	// AdvertiseHost is the host other members reach this node at (default
+	// Host). Set it when Host is a wildcard.
+	AdvertiseHost  string
+	Port           int           // actor endpoint port; 0 = any free port
+	Provider       string        // membership provider: ProviderLocal (default) or ProviderAutomanaged
 	RequestTimeout time.Duration // default per-request timeout (default 5 s)
 	Logger         hclog.Logger
 	// Agent is the shared membership for ProviderLocal; nil makes a private
 	// one (a single node).
 	Agent *Agent
+
+	// NodePort is the automanaged provider's membership port (HTTP), the
+	// one Peers list.
+	NodePort int
+	// Peers are the node ports (host:port) of every node, this one
+	// included, for the automanaged provider.
+	Peers []string
+	// RefreshInterval is how often the automanaged provider polls its
+	// peers (default DefaultRefreshInterval); SuspectAfter how long a peer
+	// may fail to answer before it is dropped (default DefaultSuspectAfter).
+	RefreshInterval time.Duration
+	SuspectAfter    time.Duration
 }
 
 // Kind is a grain kind: a name and how to make one activation.
@@ -70,10 +95,15 @@ type Node struct {
 	system   *actor.ActorSystem
 	cluster  *pcluster.Cluster
 	provider *signallingProvider
-	ready    atomic.Bool
-	done     chan struct{} // closed when the start goroutine finished
-	stopOnce sync.Once
-	stopping atomic.Bool
+	kinds    []string      // names of the kinds given to Start
+	topology chan struct{} // signalled (not queued) on each topology change
+	stopped  chan struct{} // closed when Stop begins
+	// departures releases requests waiting on a member that left.
+	departures departures
+	ready      atomic.Bool
+	done       chan struct{} // closed when the start goroutine finished
+	stopOnce   sync.Once
+	stopping   atomic.Bool
 }
 
 // probeKind answers Ping; readiness means a probe grain was activated and
@@ -100,18 +130,39 @@ func Start(cfg Config, kinds ...Kind) (*Node, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = hclog.NewNullLogger()
 	}
-	if cfg.Provider != ProviderLocal {
-		return nil, fmt.Errorf("cluster: provider %q is not available in this build (only %q)", cfg.Provider, ProviderLocal)
-	}
-	agent := cfg.Agent
-	if agent == nil {
-		agent = test.NewInMemAgent()
-	}
-	provider := &signallingProvider{
-		inner: test.NewTestProvider(agent,
+	provider := &signallingProvider{registered: make(chan struct{})}
+	switch cfg.Provider {
+	case ProviderLocal:
+		agent := cfg.Agent
+		if agent == nil {
+			agent = test.NewInMemAgent()
+		}
+		provider.inner = test.NewTestProvider(agent,
 			test.WithTestProviderServiceTtl(2*time.Second),
-			test.WithTestProviderRefreshTtl(500*time.Millisecond)),
-		registered: make(chan struct{}),
+			test.WithTestProviderRefreshTtl(500*time.Millisecond))
+	case ProviderAutomanaged:
+		am, err := newAutomanagedProvider(cfg.Host, cfg.NodePort, cfg.Peers, cfg.RefreshInterval, cfg.SuspectAfter, cfg.Logger)
+		if err != nil {
+			return nil, err
+		}
+		provider.inner, provider.automanaged = am, am
+	default:
+		return nil, fmt.Errorf("cluster: provider %q is not available in this build (%s)", cfg.Provider, strings.Join(Providers(), ", "))
+	}
+	port := cfg.Port
+	var ropts []remote.ConfigOption
+	if cfg.AdvertiseHost != "" && cfg.AdvertiseHost != cfg.Host {
+		// The library takes the advertised address whole (host:port), so
+		// the port must be known before it listens.
+		if port == 0 {
+			p, err := freePort(cfg.Host)
+			if err != nil {
+				provider.closeUnstarted()
+				return nil, err
+			}
+			port = p
+		}
+		ropts = append(ropts, remote.WithAdvertisedHost(net.JoinHostPort(cfg.AdvertiseHost, strconv.Itoa(port))))
 	}
 
 	logger := slog.New(&hclogHandler{log: cfg.Logger.Named("protoactor")})
@@ -121,13 +172,28 @@ func Start(cfg Config, kinds ...Kind) (*Node, error) {
 	for _, k := range kinds {
 		pkinds = append(pkinds, pcluster.NewKind(k.Name, actor.PropsFromProducer(k.Producer)))
 	}
-	rcfg := remote.Configure(cfg.Host, cfg.Port)
+	rcfg := remote.Configure(cfg.Host, port, ropts...)
 	ccfg := pcluster.Configure(cfg.Name, provider, disthash.New(), rcfg,
 		pcluster.WithKinds(pkinds...),
 		pcluster.WithRequestTimeout(cfg.RequestTimeout))
 	c := pcluster.New(system, ccfg)
 
-	n := &Node{cfg: cfg, system: system, cluster: c, provider: provider, done: make(chan struct{})}
+	n := &Node{cfg: cfg, system: system, cluster: c, provider: provider, done: make(chan struct{}), kinds: kindNames(kinds),
+		topology: make(chan struct{}, 1), stopped: make(chan struct{}),
+		departures: departures{gone: map[string]time.Time{}, wait: map[string]chan struct{}{}}}
+	system.EventStream.Subscribe(func(evt any) {
+		if t, ok := evt.(*pcluster.ClusterTopology); ok {
+			n.departures.update(t)
+			select { // never block the library's publisher
+			case n.topology <- struct{}{}:
+			default:
+			}
+		}
+	})
+	if _, err := system.Root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return &nodeInfo{node: n} }), nodeInfoName); err != nil {
+		provider.closeUnstarted()
+		return nil, fmt.Errorf("cluster: %w", err)
+	}
 	startErr := make(chan error, 1)
 	go func() {
 		defer close(n.done)
@@ -143,8 +209,10 @@ func Start(cfg Config, kinds ...Kind) (*Node, error) {
 	select {
 	case <-provider.registered:
 	case err := <-startErr:
+		provider.closeUnstarted()
 		return nil, err
 	case <-time.After(30 * time.Second):
+		provider.closeUnstarted()
 		return nil, errors.New("cluster: node did not register within 30s")
 	}
 	go n.probeUntilReady()
@@ -163,8 +231,18 @@ func (n *Node) probeUntilReady() {
 	}
 }
 
-// Ready reports whether the node serves grain requests.
-func (n *Node) Ready() bool { return n.ready.Load() && !n.stopping.Load() }
+// Ready reports whether the node serves grain requests. A node whose peers
+// all dropped it (automanaged: see Excluded) is not ready.
+func (n *Node) Ready() bool { return n.ready.Load() && !n.stopping.Load() && !n.Excluded() }
+
+// Excluded reports that every peer has left this node out of its topology
+// for a while: they dropped its member id (after it failed to answer them),
+// and the library never lets a dropped id rejoin. Only a restart (a new
+// member id) brings the node back.
+func (n *Node) Excluded() bool {
+	am := n.provider.automanaged
+	return am != nil && am.excluded.Load()
+}
 
 // WaitReady blocks until the node is ready or ctx ends.
 func (n *Node) WaitReady(ctx context.Context) error {
@@ -195,9 +273,34 @@ func (n *Node) Members() []string {
 	return ids
 }
 
+// Coordinator reports whether this node has the smallest member id of those
+// it sees: one node does cluster-wide chores after a membership change.
+// Views can differ for a moment, so a chore may run twice; it must be
+// harmless to.
+func (n *Node) Coordinator() bool {
+	if n.stopping.Load() {
+		return false
+	}
+	self := n.system.ID
+	for _, m := range n.cluster.MemberList.Members().Members() {
+		if m.Id < self {
+			return false
+		}
+	}
+	return true
+}
+
 // Request sends msg to the grain kind/identity and returns its reply. The
-// library retries on timeouts, so grain commands must be idempotent (they
-// carry request ids). The deadline is the earlier of ctx's and the default.
+// deadline is the earlier of ctx's and the default request timeout.
+//
+// It does what the library's cluster.Request does (look the grain up,
+// send, retry on a dead letter with a fresh lookup), plus one thing it does
+// not: when the member hosting the grain leaves the topology while the
+// request waits (it died, or left gracefully), the request is sent again
+// to the grain's new activation at once instead of waiting out its timeout.
+// A command may therefore reach two activations (the first may have
+// applied it before its node died): grain commands carry request ids and
+// are idempotent.
 func (n *Node) Request(ctx context.Context, kind, identity string, msg proto.Message) (proto.Message, error) {
 	if n.stopping.Load() {
 		return nil, ErrNotReady
@@ -214,12 +317,44 @@ func (n *Node) Request(ctx context.Context, kind, identity string, msg proto.Mes
 	if timeout <= 0 {
 		return nil, context.DeadlineExceeded
 	}
-	res, err := n.cluster.Request(identity, kind, msg, pcluster.WithTimeout(timeout))
-	if err != nil {
-		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, actor.ErrTimeout) {
+	deadline := time.Now().Add(timeout)
+	var res any
+	for attempt := 0; ; attempt++ {
+		remaining := time.Until(deadline)
+		if remaining <= 0 {
 			return nil, fmt.Errorf("%w: %s/%s", ErrTimeout, kind, identity)
 		}
-		return nil, fmt.Errorf("cluster: request %s/%s: %w", kind, identity, err)
+		if attempt > 0 {
+			backoff := min(time.Duration(10<<min(attempt, 6))*time.Millisecond, 500*time.Millisecond, remaining)
+			select {
+			case <-time.After(backoff):
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+			if remaining = time.Until(deadline); remaining <= 0 {
+				return nil, fmt.Errorf("%w: %s/%s", ErrTimeout, kind, identity)
+			}
+		}
+		pid := n.lookup(identity, kind)
+		if pid == nil {
+			continue // no owner right now (membership changing)
+		}
+		var err error
+		res, err = n.await(ctx, pid, msg, remaining)
+		switch {
+		case err == nil:
+		case errors.Is(err, errDeparted), errors.Is(err, actor.ErrDeadLetter), errors.Is(err, remote.ErrDeadLetter):
+			// The activation is gone (its node left, or it passivated):
+			// look the grain up again.
+			n.cluster.PidCache.RemoveByValue(identity, kind, pid)
+			continue
+		case errors.Is(err, actor.ErrTimeout), errors.Is(err, remote.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
+			n.cluster.PidCache.RemoveByValue(identity, kind, pid)
+			return nil, fmt.Errorf("%w: %s/%s", ErrTimeout, kind, identity)
+		default:
+			return nil, fmt.Errorf("cluster: request %s/%s: %w", kind, identity, err)
+		}
+		break
 	}
 	if res == nil {
 		return nil, fmt.Errorf("%w: %s/%s", ErrTimeout, kind, identity)
@@ -234,38 +369,162 @@ func (n *Node) Request(ctx context.Context, kind, identity string, msg proto.Mes
 	return pm, nil
 }
 
+func kindNames(kinds []Kind) []string {
+	var out []string
+	for _, k := range kinds {
+		out = append(out, k.Name)
+	}
+	return out
+}
+
+// errDeparted: the member hosting the activation left while a request
+// waited for it.
+var errDeparted = errors.New("cluster: the grain's member left")
+
+// lookup finds the grain's activation: the PID cache, else the identity
+// lookup (which activates it on its owner).
+func (n *Node) lookup(identity, kind string) *actor.PID {
+	if pid, ok := n.cluster.PidCache.Get(identity, kind); ok && pid != nil {
+		return pid
+	}
+	pid := n.cluster.Get(identity, kind)
+	if pid != nil {
+		n.cluster.PidCache.Set(identity, kind, pid)
+	}
+	return pid
+}
+
+// await sends msg to pid and waits for the answer, the member's departure,
+// or ctx.
+func (n *Node) await(ctx context.Context, pid *actor.PID, msg proto.Message, timeout time.Duration) (any, error) {
+	var gone <-chan struct{}
+	if pid.Address != n.system.Address() {
+		gone = n.departures.watch(pid.Address)
+	}
+	f := n.system.Root.RequestFuture(pid, msg, timeout)
+	type result struct {
+		res any
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		res, err := f.Result()
+		done <- result{res, err}
+	}()
+	select {
+	case r := <-done:
+		return r.res, r.err
+	case <-gone:
+		return nil, errDeparted
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// departures tells requests that the member at an address left, so they
+// stop waiting for it.
+type departures struct {
+	mu   sync.Mutex
+	gone map[string]time.Time     // address → when its member left
+	wait map[string]chan struct{} // address → closed when its member leaves
+}
+
+var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
+
+func (d *departures) watch(addr string) <-chan struct{} {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if _, ok := d.gone[addr]; ok {
+		return closedChan
+	}
+	ch := d.wait[addr]
+	if ch == nil {
+		ch = make(chan struct{})
+		d.wait[addr] = ch
+	}
+	return ch
+}
+
+// update applies a topology change. A member that left and one that joined
+// at the same address (a restart with a fixed port) is a new incarnation:
+// the waiters are released, the address is live again.
+func (d *departures) update(t *pcluster.ClusterTopology) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	now := time.Now()
+	for _, m := range t.Left {
+		a := m.Address()
+		d.gone[a] = now
+		if ch := d.wait[a]; ch != nil {
+			close(ch)
+			delete(d.wait, a)
+		}
+	}
+	for _, m := range t.Joined {
+		delete(d.gone, m.Address())
+	}
+	for a, at := range d.gone {
+		if now.Sub(at) > 10*time.Minute {
+			delete(d.gone, a)
+		}
+	}
+}
+
 // Stop leaves the cluster. Grains write through on every command, so there
-// is nothing to flush; graceful also deregisters from membership so other
-// nodes take over at once (the library then waits ~2 s for handover).
+// is nothing to flush or hand over. graceful announces the departure first
+// (the automanaged provider's peers then drop this node at their next poll,
+// about RefreshInterval, instead of after SuspectAfter); otherwise the
+// node just goes, as a crash would, and peers notice by themselves.
+//
+// Stop never panics: the library is known to panic in some shutdown paths
+// (a half-started member, a client-only member), and a failed teardown
+// must not crash a process that is exiting anyway.
 func (n *Node) Stop(graceful bool) {
 	n.stopOnce.Do(func() {
 		n.stopping.Store(true)
+		close(n.stopped)
 		<-n.done // never shut down half-started: the library panics
-		func() {
-			// The library is known to panic in some shutdown paths; a
-			// failed teardown must not crash the process that is exiting.
-			defer func() {
-				if r := recover(); r != nil {
-					n.cfg.Logger.Warn("cluster shutdown panicked", "panic", fmt.Sprint(r))
-				}
-			}()
-			if !graceful {
-				// Leave membership by hand: Shutdown(false) does not, and the
-				// in-memory agent would keep routing to a dead node.
-				_ = n.provider.Shutdown(false)
+		n.supervised("announce leave", func() {
+			if am := n.provider.automanaged; graceful && am != nil {
+				am.leave()
+				// Two polls: every peer has seen "leaving" and rebalanced.
+				time.Sleep(2 * am.interval)
 			}
-			n.cluster.Shutdown(graceful)
-		}()
+		})
+		// Leave membership by hand: Shutdown(false) does not call the
+		// provider, and the in-memory agent would keep routing to a dead
+		// node. The library's graceful path sleeps 2 s and waits up to 10 s
+		// for gRPC; there is nothing to hand over, so it is not used.
+		n.supervised("leave membership", func() { _ = n.provider.Shutdown(graceful) })
+		n.supervised("shutdown", func() { n.cluster.Shutdown(false) })
 	})
 }
 
+// supervised runs one teardown step, turning a panic into a warning.
+func (n *Node) supervised(step string, f func()) {
+	defer func() {
+		if r := recover(); r != nil {
+			n.cfg.Logger.Warn("cluster teardown step panicked", "step", step, "panic", fmt.Sprint(r))
+		}
+	}()
+	f()
+}
+
+// TopologyChanges is signalled after membership changed (a node joined or
+// left). Several changes in a row may be signalled once.
+func (n *Node) TopologyChanges() <-chan struct{} { return n.topology }
+
+// Stopped is closed once Stop begins.
+func (n *Node) Stopped() <-chan struct{} { return n.stopped }
+
 // signallingProvider wraps a provider to tell when registration happened.
 type signallingProvider struct {
-	inner      pcluster.ClusterProvider
-	registered chan struct{}
-	once       sync.Once
-	shutOnce   sync.Once
-	shutErr    error
+	inner       pcluster.ClusterProvider
+	automanaged *automanagedProvider // inner, when it is the automanaged provider
+	registered  chan struct{}
+	once        sync.Once
+	shutOnce    sync.Once
+	shutErr     error
 }
 
 func (p *signallingProvider) StartMember(c *pcluster.Cluster) error {
@@ -275,6 +534,14 @@ func (p *signallingProvider) StartMember(c *pcluster.Cluster) error {
 }
 
 func (p *signallingProvider) StartClient(c *pcluster.Cluster) error { return p.inner.StartClient(c) }
+
+// closeUnstarted releases what the provider holds (its node port) when the
+// node failed before starting it.
+func (p *signallingProvider) closeUnstarted() {
+	if p.automanaged != nil {
+		_ = p.automanaged.Shutdown(false)
+	}
+}
 
 func (p *signallingProvider) Shutdown(graceful bool) error {
 	p.shutOnce.Do(func() { p.shutErr = p.inner.Shutdown(graceful) })

@@ -78,4 +78,14 @@ type SignalLog interface {
 	DeleteCold(ctx context.Context, org, anonKey string, ids []uint64) error
 	// Backlog counts entries not yet processed (after each partition's cursor).
 	Backlog(ctx context.Context, org string) (int, error)
+	// Purge deletes a partition's entries with ids at most uptoID and at
+	// most the partition's cursor (an entry not yet processed is never
+	// deleted), with their statuses, and returns how many entries it
+	// deleted. It does a bounded amount of work per call: the caller calls
+	// again until it returns 0. Purging what is already gone does nothing.
+	// It is the retention of signals (SPEC §5); cold entries expire on
+	// their own (PutCold's retention). Dedup keys are left to expire with
+	// their window: they hold a hash and an id, and a repeat within the
+	// window should still be answered as a duplicate.
+	Purge(ctx context.Context, org string, partition int, uptoID uint64) (int, error)
 }

@@ -17,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/trailspark/trailspark/store/postgres/pgtest"
 )
 
 // The end-to-end tests run the real binary as a child process, the way an
@@ -36,7 +38,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintf(os.Stderr, "build trailspark: %v\n%s", err, out)
 		os.Exit(1)
 	}
-	code := m.Run()
+	code := pgtest.Run(m) // stops the throwaway PostgreSQL of the cluster tests
 	os.RemoveAll(dir)
 	os.Exit(code)
 }

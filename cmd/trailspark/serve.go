@@ -17,12 +17,26 @@ import (
 
 func newServeCmd() *cobra.Command {
 	var configPath, dataDir, listen, pluginsDir, logFormat, logLevel string
+	var storeURL, provider, peers, advertise string
+	var clusterMode bool
+	var nodePort, clusterPort int
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run a TrailSpark node (single node on embedded storage by default)",
 		Long: `Run a node. Settings come from defaults, then --config FILE (YAML), then
 TRAILSPARK_* environment variables, then flags. The operator credential is
-TRAILSPARK_ADMIN_TOKEN, or generated on first start into <data-dir>/operator-token.`,
+TRAILSPARK_ADMIN_TOKEN, or generated on first start into <data-dir>/operator-token.
+
+Cluster mode: several nodes share one PostgreSQL database and find each
+other through a static peer list, e.g. on one host:
+
+  TRAILSPARK_ENCRYPTION_KEY=... TRAILSPARK_ADMIN_TOKEN=... trailspark serve \
+    --cluster --store postgres://trailspark@db/trailspark \
+    --cluster-provider automanaged --peers 127.0.0.1:7101,127.0.0.1:7102,127.0.0.1:7103 \
+    --node-port 7101 --listen 127.0.0.1:8081 --data-dir ./data1
+
+The encryption key and the operator token must be the same on every node
+and are never generated in cluster mode.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg := node.Default()
 			if configPath != "" {
@@ -49,6 +63,27 @@ TRAILSPARK_ADMIN_TOKEN, or generated on first start into <data-dir>/operator-tok
 			if flags.Changed("log-level") {
 				cfg.LogLevel = logLevel
 			}
+			if flags.Changed("store") {
+				cfg.Store = node.Secret(storeURL)
+			}
+			if flags.Changed("cluster") {
+				cfg.Cluster = clusterMode
+			}
+			if flags.Changed("cluster-provider") {
+				cfg.ClusterProvider = provider
+			}
+			if flags.Changed("peers") {
+				cfg.Peers = node.SplitList(peers)
+			}
+			if flags.Changed("node-port") {
+				cfg.NodePort = nodePort
+			}
+			if flags.Changed("cluster-port") {
+				cfg.ClusterPort = clusterPort
+			}
+			if flags.Changed("advertise-host") {
+				cfg.AdvertiseHost = advertise
+			}
 			return serve(cmd, cfg)
 		},
 	}
@@ -59,6 +94,13 @@ TRAILSPARK_ADMIN_TOKEN, or generated on first start into <data-dir>/operator-tok
 	f.StringVar(&pluginsDir, "plugins-dir", "", "connector plugins directory (TRAILSPARK_PLUGINS_DIR; default ./bin/plugins)")
 	f.StringVar(&logFormat, "log-format", "", "json or text (TRAILSPARK_LOG_FORMAT; default json)")
 	f.StringVar(&logLevel, "log-level", "", "trace, debug, info, warn or error (TRAILSPARK_LOG_LEVEL; default info)")
+	f.StringVar(&storeURL, "store", "", "badger (embedded, in the data directory; the default) or a postgres:// URL (TRAILSPARK_STORE)")
+	f.BoolVar(&clusterMode, "cluster", false, "run as one member of a cluster sharing a PostgreSQL --store (TRAILSPARK_CLUSTER)")
+	f.StringVar(&provider, "cluster-provider", "", "membership: local (one node; default) or automanaged (TRAILSPARK_CLUSTER_PROVIDER)")
+	f.StringVar(&peers, "peers", "", "automanaged: node ports of all nodes, host:port,host:port,... (TRAILSPARK_PEERS)")
+	f.IntVar(&nodePort, "node-port", 0, "automanaged: this node's membership port, one of --peers (TRAILSPARK_NODE_PORT)")
+	f.IntVar(&clusterPort, "cluster-port", 0, "actor endpoint (gRPC) port; 0 = any free port (TRAILSPARK_CLUSTER_PORT)")
+	f.StringVar(&advertise, "advertise-host", "", "host or IP other nodes reach this one at; not loopback = bind all interfaces (TRAILSPARK_ADVERTISE_HOST)")
 	return cmd
 }
 
@@ -73,7 +115,14 @@ func serve(cmd *cobra.Command, cfg node.Config) error {
 		return err
 	}
 	out := cmd.OutOrStdout()
-	fmt.Fprintf(out, "TrailSpark %s listening on %s (data in %s)\n", version, n.URL, cfg.DataDir)
+	where := "data in " + cfg.DataDir
+	if cfg.StoreKind() == node.StorePostgres {
+		where = "state in PostgreSQL"
+	}
+	if cfg.Cluster {
+		where += fmt.Sprintf(", cluster member via %s on node port %d", cfg.ClusterProvider, cfg.NodePort)
+	}
+	fmt.Fprintf(out, "TrailSpark %s listening on %s (%s)\n", version, n.URL, where)
 	switch {
 	case n.GeneratedOperatorToken != "":
 		fmt.Fprintf(out, "Operator token (shown once; also saved to %s, mode 0600):\n  %s\n", n.OperatorTokenFile, n.GeneratedOperatorToken)
@@ -82,7 +131,7 @@ func serve(cmd *cobra.Command, cfg node.Config) error {
 		fmt.Fprintf(out, "Operator token: in %s (send it as Authorization: Bearer ...)\n", n.OperatorTokenFile)
 		fmt.Fprintf(out, "Try:  curl -H \"Authorization: Bearer $(cat %s)\" %s/api/v1/orgs\n", n.OperatorTokenFile, n.URL)
 	default:
-		fmt.Fprintf(out, "Operator token: the value of TRAILSPARK_ADMIN_TOKEN (send it as Authorization: Bearer ...)\n")
+		fmt.Fprintf(out, "Operator token: the configured one (TRAILSPARK_ADMIN_TOKEN or admin_token_file; send it as Authorization: Bearer ...)\n")
 	}
 	fmt.Fprintf(out, "Users: POST %s/api/v1/auth/register, then /api/v1/auth/login. API reference: %s/openapi.yaml\n", n.URL, n.URL)
 

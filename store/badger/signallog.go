@@ -602,3 +602,81 @@ func (l *signalLog) DeleteCold(ctx context.Context, org, anonKey string, ids []u
 	}
 	return nil
 }
+
+// purgeBatch bounds the entries one Purge call deletes (three keys each:
+// the entry, its id index and its status).
+const purgeBatch = 1000
+
+// Purge implements store.SignalLog. The cursor is read first: it only
+// moves forward, so a stale read only purges less. The entries are found
+// and deleted in one transaction; concurrent purges of a partition
+// conflict on the keys they both read, and the retry finds them gone, so
+// each entry is counted once.
+func (l *signalLog) Purge(ctx context.Context, org string, p int, upto uint64) (int, error) {
+	if p < 0 || p >= store.Partitions {
+		return 0, fmt.Errorf("badgerstore: purge: partition %d out of range", p)
+	}
+	cur, err := l.Cursor(ctx, org, p)
+	if err != nil {
+		return 0, err
+	}
+	limit := min(upto, cur)
+	if limit == 0 {
+		return 0, nil
+	}
+	if err := l.s.enter(ctx); err != nil {
+		return 0, err
+	}
+	defer l.s.leave()
+	l.s.dropMu.RLock()
+	defer l.s.dropMu.RUnlock()
+	batch := purgeBatch
+	for attempt := 1; ; attempt++ {
+		n, err := l.purgeTxn(org, p, limit, batch)
+		switch {
+		case errors.Is(err, badger.ErrTxnTooBig) && batch > 1:
+			batch /= 2
+			continue
+		case errors.Is(err, badger.ErrConflict) && attempt < maxAttempts:
+			continue
+		case err != nil:
+			return 0, fmt.Errorf("badgerstore: purge: %w", mapErr(err))
+		}
+		return n, nil
+	}
+}
+
+// purgeTxn deletes up to batch entries of partition p with ids at most limit.
+func (l *signalLog) purgeTxn(org string, p int, limit uint64, batch int) (int, error) {
+	prefix := append(store.TenantKey(org, "sl", partHex(p)), '/')
+	n := 0
+	err := l.s.db.Update(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix, PrefetchValues: false})
+		var ids []uint64
+		for it.Rewind(); it.ValidForPrefix(prefix) && len(ids) < batch; it.Next() {
+			id, err := strconv.ParseUint(string(it.Item().Key()[len(prefix):]), 16, 64)
+			if err != nil {
+				it.Close()
+				return errCorrupt
+			}
+			if id > limit {
+				break
+			}
+			ids = append(ids, id)
+		}
+		it.Close()
+		for _, id := range ids {
+			for _, k := range [][]byte{entryKey(org, p, id), store.TenantKey(org, "si", idHex(id)), store.TenantKey(org, "ss", idHex(id))} {
+				if err := txn.Delete(k); err != nil {
+					return err
+				}
+			}
+		}
+		n = len(ids)
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	return n, nil
+}

@@ -408,3 +408,41 @@ func (l *signalLog) Backlog(ctx context.Context, org string) (int, error) {
 	}
 	return int(n), nil
 }
+
+// purgeBatch bounds the entries one Purge call deletes.
+const purgeBatch = 5000
+
+// Purge implements store.SignalLog in one statement: it reads the cursor,
+// deletes up to purgeBatch entries at or below both the cursor and upto
+// (through the primary key, in id order) and the statuses of exactly the
+// entries it deleted. Of concurrent purges each row is deleted, and so
+// counted, by one.
+func (l *signalLog) Purge(ctx context.Context, org string, p int, upto uint64) (int, error) {
+	if err := l.db.enter(ctx); err != nil {
+		return 0, err
+	}
+	defer l.db.leave()
+	if p < 0 || p >= store.Partitions {
+		return 0, fmt.Errorf("postgres: purge: partition %d out of range", p)
+	}
+	if upto == 0 {
+		return 0, nil
+	}
+	upto = min(upto, math.MaxInt64)
+	var n int64
+	err := l.db.pool.queryRow(ctx, `WITH gone AS (
+			DELETE FROM signal_log WHERE org = $1 AND part = $2 AND id IN (
+				SELECT id FROM signal_log
+				WHERE org = $1 AND part = $2
+					AND id <= LEAST($3::bigint, COALESCE((SELECT pos FROM signal_cursor WHERE org = $1 AND part = $2), 0))
+				ORDER BY id LIMIT $4)
+			RETURNING id
+		), statuses AS (
+			DELETE FROM signal_status WHERE org = $1 AND id IN (SELECT id FROM gone)
+		)
+		SELECT count(*) FROM gone`, []any{org, p, int64(upto), purgeBatch}, &n)
+	if err != nil {
+		return 0, fmt.Errorf("postgres: purge: %w", err)
+	}
+	return int(n), nil
+}

@@ -6,7 +6,8 @@ package storetest
 // a partition from a cursor never misses an entry), dedup within a window
 // that is per tenant and race-free, cursors that never move back, statuses
 // committed together with the cursor, cold entries taken exactly once,
-// persistence across a restart, and context cancellation.
+// persistence across a restart, context cancellation, and purges that never
+// reach past a partition's cursor.
 
 import (
 	"bytes"
@@ -73,6 +74,8 @@ func RunSignalLog(t *testing.T, h LogHarness) {
 		{"ScanStatuses", testLogScanStatuses},
 		{"Backlog", testLogBacklog},
 		{"Cold", testLogCold},
+		{"Purge", testLogPurge},
+		{"PurgeMany", testLogPurgeMany},
 		{"ColdConcurrentTake", testLogColdConcurrentTake},
 		{"Reopen", testLogReopen},
 		{"ContextDone", testLogContextDone},
@@ -1279,6 +1282,7 @@ func testLogContextDone(t *testing.T, h LogHarness) {
 		}},
 		{"TakeCold", func(ctx context.Context) error { _, err := l.TakeCold(ctx, "acme", "anon"); return err }},
 		{"Backlog", func(ctx context.Context) error { _, err := l.Backlog(ctx, "acme"); return err }},
+		{"Purge", func(ctx context.Context) error { _, err := l.Purge(ctx, "acme", 1, id); return err }},
 	}
 	for _, c := range []struct {
 		name string
@@ -1366,4 +1370,160 @@ func testLogLargeBatch(t *testing.T, h LogHarness) {
 	if total != n {
 		t.Fatalf("log holds %d entries after the repeat, want %d", total, n)
 	}
+}
+
+// purgeAll calls Purge until it returns 0 and returns the total; every call
+// must delete at most what is left.
+func purgeAll(t *testing.T, l store.SignalLog, org string, p int, upto uint64) int {
+	t.Helper()
+	total := 0
+	for calls := 0; ; calls++ {
+		if calls > 10000 {
+			t.Fatalf("Purge(%s, %d, %d) still deleting after %d calls (%d entries)", org, p, upto, calls, total)
+		}
+		n, err := l.Purge(t.Context(), org, p, upto)
+		if err != nil {
+			t.Fatalf("Purge(%s, %d, %d): %v", org, p, upto, err)
+		}
+		if n < 0 {
+			t.Fatalf("Purge(%s, %d, %d) = %d", org, p, upto, n)
+		}
+		if n == 0 {
+			return total
+		}
+		total += n
+	}
+}
+
+// testLogPurge: Purge deletes a partition's entries up to an id and never
+// past its cursor, with their statuses, and nothing else.
+func testLogPurge(t *testing.T, h LogHarness) {
+	l := openLog(t, h)
+	ctx := t.Context()
+	var recs []store.LogRecord
+	for i := range 10 {
+		recs = append(recs, rec(3, fmt.Sprintf("msg-%d", i), fmt.Sprintf("a3-%d", i)))
+	}
+	recs = append(recs, rec(5, "", "a5-0"), rec(5, "", "a5-1"))
+	res := mustAppend(t, l, "acme", recs...)
+	other := mustAppend(t, l, "globex", rec(3, "", "g3-0"), rec(3, "", "g3-1"))
+	entry := func(i int) store.LogEntry {
+		return store.LogEntry{ID: res[i].ID, Partition: recs[i].Partition, Data: recs[i].Data}
+	}
+	ts := now(h)
+	var sts []store.SignalStatus
+	for i := range 7 {
+		sts = append(sts, store.SignalStatus{ID: res[i].ID, Status: "completed", LeadID: fmt.Sprint("lead-", i), ProcessedAt: ts})
+	}
+	// Partition 3 processed up to its 7th entry; its 9th has failed once
+	// (a status above the cursor).
+	failed := store.SignalStatus{ID: res[8].ID, Status: "failed", Error: "retrying", Attempts: 1, ProcessedAt: ts}
+	mustCommit(t, l, "acme", 3, res[6].ID, append(sts, failed)...)
+	sts5 := []store.SignalStatus{{ID: res[10].ID, Status: "skipped"}, {ID: res[11].ID, Status: "completed"}}
+	mustCommit(t, l, "acme", 5, res[11].ID, sts5...)
+	mustCommit(t, l, "globex", 3, other[1].ID, store.SignalStatus{ID: other[0].ID, Status: "completed"}, store.SignalStatus{ID: other[1].ID, Status: "completed"})
+	wantBacklog(t, l, "acme", 3)
+
+	// Nothing at or below 0, nothing in a partition without a cursor.
+	if n := purgeAll(t, l, "acme", 3, 0); n != 0 {
+		t.Fatalf("Purge up to 0 deleted %d", n)
+	}
+	if n := purgeAll(t, l, "acme", 7, math.MaxUint64); n != 0 {
+		t.Fatalf("Purge of an empty partition deleted %d", n)
+	}
+	for _, p := range []int{-1, store.Partitions} {
+		if _, err := l.Purge(ctx, "acme", p, res[0].ID); err == nil {
+			t.Errorf("Purge(partition %d) succeeded, want an error", p)
+		}
+	}
+
+	// Up to the 4th entry of partition 3.
+	if n := purgeAll(t, l, "acme", 3, res[3].ID); n != 4 {
+		t.Fatalf("Purge up to entry 4 deleted %d, want 4", n)
+	}
+	for i := range 4 {
+		wantGetMissing(t, l, "acme", res[i].ID)
+		wantStatusMissing(t, l, "acme", res[i].ID)
+	}
+	wantEntries(t, "partition 3 after the first purge", readAll(t, l, "acme", 3, 3), []store.LogEntry{
+		entry(4), entry(5), entry(6), entry(7), entry(8), entry(9)})
+	wantGet(t, l, "acme", entry(4))
+	wantStatus(t, l, "acme", sts[4])
+	wantStatuses(t, "statuses after the first purge", scanStatuses(t, l, "acme", 0),
+		[]store.SignalStatus{sts[4], sts[5], sts[6], failed, sts5[0], sts5[1]})
+	wantBacklog(t, l, "acme", 3)
+	wantCursor(t, l, "acme", 3, res[6].ID)
+
+	// Idempotent.
+	if n := purgeAll(t, l, "acme", 3, res[3].ID); n != 0 {
+		t.Fatalf("second Purge up to entry 4 deleted %d, want 0", n)
+	}
+
+	// Never past the cursor, whatever upto says: the unprocessed entries
+	// and the failed one's status stay.
+	if n := purgeAll(t, l, "acme", 3, math.MaxUint64); n != 3 {
+		t.Fatalf("Purge of everything deleted %d, want the 3 processed entries", n)
+	}
+	wantEntries(t, "partition 3 after purging everything", readAll(t, l, "acme", 3, 10), []store.LogEntry{
+		entry(7), entry(8), entry(9)})
+	for i := 4; i < 7; i++ {
+		wantGetMissing(t, l, "acme", res[i].ID)
+		wantStatusMissing(t, l, "acme", res[i].ID)
+	}
+	wantGet(t, l, "acme", entry(7))
+	wantStatus(t, l, "acme", failed)
+	wantBacklog(t, l, "acme", 3)
+	wantCursor(t, l, "acme", 3, res[6].ID)
+
+	// Other partitions and other tenants are untouched.
+	wantEntries(t, "partition 5", readAll(t, l, "acme", 5, 10), []store.LogEntry{entry(10), entry(11)})
+	wantStatus(t, l, "acme", sts5[0])
+	wantEntries(t, "globex partition 3", readAll(t, l, "globex", 3, 10), []store.LogEntry{
+		{ID: other[0].ID, Partition: 3, Data: []byte("g3-0")}, {ID: other[1].ID, Partition: 3, Data: []byte("g3-1")}})
+	wantStatus(t, l, "globex", store.SignalStatus{ID: other[0].ID, Status: "completed"})
+	if n := purgeAll(t, l, "nobody", 3, math.MaxUint64); n != 0 {
+		t.Fatalf("Purge of an unknown tenant deleted %d", n)
+	}
+
+	// A repeat of a purged entry within its dedup window is still a
+	// duplicate of it (dedup keys expire with their window).
+	if r := mustAppend(t, l, "acme", rec(3, "msg-0", "again")); r[0] != (store.Appended{ID: res[0].ID, Duplicate: true}) {
+		t.Fatalf("repeat of a purged entry = %+v, want duplicate of %d", r[0], res[0].ID)
+	}
+
+	// Once processed, the rest can go; new entries are appended as usual.
+	mustCommit(t, l, "acme", 3, res[9].ID)
+	if n := purgeAll(t, l, "acme", 3, res[9].ID); n != 3 {
+		t.Fatalf("Purge after processing deleted %d, want 3", n)
+	}
+	wantStatusMissing(t, l, "acme", failed.ID)
+	wantBacklog(t, l, "acme", 0)
+	fresh := mustAppend(t, l, "acme", rec(3, "", "new"))
+	if fresh[0].ID <= res[11].ID {
+		t.Fatalf("id after a purge = %d, want above %d", fresh[0].ID, res[11].ID)
+	}
+	wantEntries(t, "partition 3 after a new append", readAll(t, l, "acme", 3, 10), []store.LogEntry{
+		{ID: fresh[0].ID, Partition: 3, Data: []byte("new")}})
+	wantBacklog(t, l, "acme", 1)
+}
+
+// testLogPurgeMany: purging more entries than one call may delete takes
+// several calls that together delete each entry once.
+func testLogPurgeMany(t *testing.T, h LogHarness) {
+	l := openLog(t, h)
+	const n = 6000
+	recs := make([]store.LogRecord, n)
+	for i := range recs {
+		recs[i] = rec(9, "", fmt.Sprint(i))
+	}
+	res := mustAppend(t, l, "acme", recs...)
+	mustCommit(t, l, "acme", 9, res[n-101].ID)
+	if got := purgeAll(t, l, "acme", 9, math.MaxUint64); got != n-100 {
+		t.Fatalf("Purge deleted %d, want %d", got, n-100)
+	}
+	got := readAll(t, l, "acme", 9, 1000)
+	if len(got) != 100 || got[0].ID != res[n-100].ID {
+		t.Fatalf("after the purge: %d entries from %v, want the last 100 from %d", len(got), entryIDs(got[:min(len(got), 1)]), res[n-100].ID)
+	}
+	wantBacklog(t, l, "acme", 100)
 }

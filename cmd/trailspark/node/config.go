@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -56,18 +57,79 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 // MarshalYAML prints a Go duration string.
 func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(), nil }
 
+// StringList is a list setting: a YAML list or a comma-separated string
+// (the form TRAILSPARK_* variables and flags use).
+type StringList []string
+
+// UnmarshalYAML accepts a list or a comma-separated string.
+func (l *StringList) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind == yaml.ScalarNode {
+		*l = SplitList(n.Value)
+		return nil
+	}
+	var v []string
+	if err := n.Decode(&v); err != nil {
+		return fmt.Errorf("line %d: want a list of strings or a comma-separated string", n.Line)
+	}
+	*l = StringList(v)
+	return nil
+}
+
+// SplitList splits a comma-separated list, trimming blanks.
+func SplitList(s string) StringList {
+	var out StringList
+	for _, part := range strings.Split(s, ",") {
+		if part = strings.TrimSpace(part); part != "" {
+			out = append(out, part)
+		}
+	}
+	return out
+}
+
+// Store kinds.
+const (
+	StoreBadger   = "badger"
+	StorePostgres = "postgres"
+)
+
 // Config is everything a node needs. Precedence: defaults, then the file
 // (--config), then TRAILSPARK_* environment variables, then flags.
 type Config struct {
 	Listen     string `yaml:"listen" env:"TRAILSPARK_LISTEN"`
 	DataDir    string `yaml:"data_dir" env:"TRAILSPARK_DATA_DIR"`
 	PluginsDir string `yaml:"plugins_dir" env:"TRAILSPARK_PLUGINS_DIR"`
-	// AdminToken is the operator credential; empty: generated on first
-	// start into <data_dir>/operator-token.
+	// AdminToken is the operator credential; empty: read from
+	// AdminTokenFile, else generated on first start into
+	// <data_dir>/operator-token (single node only).
 	AdminToken Secret `yaml:"admin_token" env:"TRAILSPARK_ADMIN_TOKEN"`
+	// AdminTokenFile is a file holding the operator credential (a mounted
+	// Kubernetes Secret, a systemd credential).
+	AdminTokenFile string `yaml:"admin_token_file" env:"TRAILSPARK_ADMIN_TOKEN_FILE"`
 	// EncryptionKey (32 bytes, base64 or hex) seals secrets at rest; empty:
-	// generated on first start into <data_dir>/encryption.key.
+	// read from EncryptionKeyFile, else generated on first start into
+	// <data_dir>/encryption.key (single node only).
 	EncryptionKey Secret `yaml:"encryption_key" env:"TRAILSPARK_ENCRYPTION_KEY"`
+	// EncryptionKeyFile is a file holding the encryption key.
+	EncryptionKeyFile string `yaml:"encryption_key_file" env:"TRAILSPARK_ENCRYPTION_KEY_FILE"`
+	// Store is where state lives: empty or "badger" = embedded Badger in
+	// data_dir (one node); a postgres:// URL = PostgreSQL, which cluster
+	// mode needs. A secret: the URL may carry a password.
+	Store Secret `yaml:"store" env:"TRAILSPARK_STORE"`
+	// Cluster runs the node as one member of several sharing Store.
+	Cluster bool `yaml:"cluster" env:"TRAILSPARK_CLUSTER"`
+	// ClusterProvider is how members find each other: local (one node,
+	// the default) or automanaged (a static peer list).
+	ClusterProvider string `yaml:"cluster_provider" env:"TRAILSPARK_CLUSTER_PROVIDER"`
+	// Peers are the node ports (host:port) of every node, this one
+	// included (automanaged provider).
+	Peers StringList `yaml:"peers" env:"TRAILSPARK_PEERS"`
+	// NodePort is this node's membership port, the one Peers list
+	// (automanaged provider).
+	NodePort int `yaml:"node_port" env:"TRAILSPARK_NODE_PORT"`
+	// AdvertiseHost is the host or IP other nodes reach this node at
+	// (default 127.0.0.1; any other value makes the node bind all
+	// interfaces for its node port and actor endpoint).
+	AdvertiseHost string `yaml:"advertise_host" env:"TRAILSPARK_ADVERTISE_HOST"`
 	LogFormat     string `yaml:"log_format" env:"TRAILSPARK_LOG_FORMAT"` // json | text
 	LogLevel      string `yaml:"log_level" env:"TRAILSPARK_LOG_LEVEL"`   // trace | debug | info | warn | error
 	// SyncWrites makes every store commit durable against power loss, not
@@ -81,7 +143,8 @@ type Config struct {
 	MaxBodyBytes         int64    `yaml:"max_body_bytes" env:"TRAILSPARK_MAX_BODY_BYTES"`
 	// PasswordHashing: default | fast (fast is for tests and benchmarks only).
 	PasswordHashing string `yaml:"password_hashing" env:"TRAILSPARK_PASSWORD_HASHING"`
-	// ClusterPort is the node's actor endpoint port on 127.0.0.1 (0 = any).
+	// ClusterPort is the node's actor endpoint (gRPC) port (0 = any free
+	// port; members learn it through the node port).
 	ClusterPort int `yaml:"cluster_port" env:"TRAILSPARK_CLUSTER_PORT"`
 	// PlansFile is a YAML or JSON list of plans (engine/plan.Plan fields);
 	// empty: the shipped defaults (free, starter, growth, scale).
@@ -115,6 +178,7 @@ func Default() Config {
 		IngestBurstPerKey:    20000,
 		IngestRatePerOrg:     20000,
 		IngestBurstPerOrg:    40000,
+		ClusterProvider:      "local",
 	}
 }
 
@@ -156,6 +220,8 @@ func (c *Config) LoadEnv(lookup func(string) (string, bool)) error {
 				return fmt.Errorf("%s: %q is not true or false", name, raw)
 			}
 			f.SetBool(b)
+		case StringList:
+			f.Set(reflect.ValueOf(SplitList(raw)))
 		case int, int64:
 			n, err := strconv.ParseInt(raw, 10, 64)
 			if err != nil {
@@ -167,6 +233,88 @@ func (c *Config) LoadEnv(lookup func(string) (string, bool)) error {
 		}
 	}
 	return nil
+}
+
+// StoreKind is StoreBadger or StorePostgres ("" for a bad store setting).
+func (c *Config) StoreKind() string {
+	switch s := strings.TrimSpace(string(c.Store)); {
+	case s == "" || s == StoreBadger:
+		return StoreBadger
+	case strings.HasPrefix(s, "postgres://") || strings.HasPrefix(s, "postgresql://"):
+		return StorePostgres
+	}
+	return ""
+}
+
+// Cluster providers (cluster.ProviderLocal, cluster.ProviderAutomanaged),
+// and those of protoactor-go this build does not have.
+var (
+	clusterProviders  = []string{"local", "automanaged"}
+	missingProviders  = []string{"consul", "etcd", "kubernetes", "k8s", "zk", "zookeeper"}
+	loopbackAdvertise = []string{"", "127.0.0.1", "localhost", "::1"}
+)
+
+// LoopbackCluster reports whether the node binds loopback only (the
+// advertised host is a loopback one).
+func (c *Config) LoopbackCluster() bool { return slices.Contains(loopbackAdvertise, c.AdvertiseHost) }
+
+func (c *Config) validateCluster(add func(string, ...any)) {
+	kind := c.StoreKind()
+	if kind == "" {
+		add("store: must be badger (the default) or a postgres://user:pass@host:5432/db URL")
+	}
+	switch {
+	case slices.Contains(clusterProviders, c.ClusterProvider):
+	case slices.Contains(missingProviders, c.ClusterProvider):
+		add("cluster_provider: %q is not available in this build (protoactor's %s provider needs modules it does not include); use automanaged with a peer list, see docs/decisions/0009-cluster-mode.md", c.ClusterProvider, c.ClusterProvider)
+	default:
+		add("cluster_provider: %q must be local or automanaged", c.ClusterProvider)
+	}
+	if c.AdminToken != "" && c.AdminTokenFile != "" {
+		add("admin_token_file: set admin_token or admin_token_file, not both")
+	}
+	if c.EncryptionKey != "" && c.EncryptionKeyFile != "" {
+		add("encryption_key_file: set encryption_key or encryption_key_file, not both")
+	}
+	if strings.ContainsAny(c.AdvertiseHost, " /:") && net.ParseIP(c.AdvertiseHost) == nil {
+		add("advertise_host: %q must be a host name or an IP address, without a port", c.AdvertiseHost)
+	}
+	if c.NodePort < 0 || c.NodePort > 65535 {
+		add("node_port: %d is not a port", c.NodePort)
+	}
+	for _, p := range c.Peers {
+		if h, port, err := net.SplitHostPort(p); err != nil || h == "" || port == "" || port == "0" {
+			add("peers: %q is not host:port (the node port of a node)", p)
+		}
+	}
+	if !c.Cluster {
+		if c.ClusterProvider != "" && c.ClusterProvider != "local" && slices.Contains(clusterProviders, c.ClusterProvider) {
+			add("cluster_provider: %s is for cluster mode: also set --cluster (cluster: true)", c.ClusterProvider)
+		}
+		return
+	}
+	if kind == StoreBadger {
+		add("cluster: cluster mode needs --store postgres://… (a PostgreSQL database every node shares); Badger is one node's disk")
+	}
+	if c.ClusterProvider == "local" || c.ClusterProvider == "" {
+		add("cluster_provider: local is one node only; cluster mode needs --cluster-provider automanaged with --peers")
+	}
+	if c.ClusterProvider == "automanaged" {
+		if len(c.Peers) == 0 {
+			add("peers: the automanaged provider needs the node ports of all nodes (--peers host:port,host:port,…)")
+		}
+		if c.NodePort == 0 {
+			add("node_port: the automanaged provider needs this node's node port (--node-port, one of --peers)")
+		}
+	}
+	// Secrets generated per node would differ between nodes: one node
+	// could not open what another sealed, nor accept its operator token.
+	if c.EncryptionKey == "" && c.EncryptionKeyFile == "" {
+		add("encryption_key: cluster mode needs the same key on every node: set TRAILSPARK_ENCRYPTION_KEY or encryption_key_file (generate one with: openssl rand -base64 32); it is not generated per node")
+	}
+	if c.AdminToken == "" && c.AdminTokenFile == "" {
+		add("admin_token: cluster mode needs the same operator token on every node: set TRAILSPARK_ADMIN_TOKEN or admin_token_file; it is not generated per node")
+	}
 }
 
 // Bounds of the ingestion rate-limit settings.
@@ -219,6 +367,7 @@ func (c *Config) Validate() error {
 	if c.ClusterPort < 0 || c.ClusterPort > 65535 {
 		add("cluster_port: %d is not a port", c.ClusterPort)
 	}
+	c.validateCluster(add)
 	for _, l := range []struct {
 		name        string
 		rate, burst int

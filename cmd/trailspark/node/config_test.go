@@ -182,3 +182,61 @@ func TestLoadPlans(t *testing.T) {
 		}
 	}
 }
+
+func TestClusterConfig(t *testing.T) {
+	t.Parallel()
+	key := "MDEyMzQ1Njc4OTAxMjM0NTY3ODkwMTIzNDU2Nzg5MDE=" // 32 bytes, base64
+	file := filepath.Join(t.TempDir(), "c.yaml")
+	if err := os.WriteFile(file, []byte("cluster: true\nstore: postgres://ts@db:5432/ts\ncluster_provider: automanaged\npeers: [10.0.0.1:7100, 10.0.0.2:7100]\nnode_port: 7100\nadvertise_host: 10.0.0.1\nadmin_token_file: /run/secrets/op\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := Default()
+	if err := cfg.LoadFile(file); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"TRAILSPARK_ENCRYPTION_KEY": key, "TRAILSPARK_PEERS": "10.0.0.1:7100, 10.0.0.2:7100,10.0.0.3:7100"}
+	if err := cfg.LoadEnv(func(k string) (string, bool) { v, ok := env[k]; return v, ok }); err != nil {
+		t.Fatal(err)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("valid cluster config refused: %v", err)
+	}
+	if len(cfg.Peers) != 3 || cfg.Peers[2] != "10.0.0.3:7100" || cfg.StoreKind() != StorePostgres || cfg.LoopbackCluster() {
+		t.Fatalf("cluster config = %+v", cfg)
+	}
+	if strings.Contains(fmt.Sprintf("%v %+v", cfg.Store, cfg), "postgres://") {
+		t.Fatal("the store URL (it may hold a password) printed")
+	}
+
+	for _, tc := range []struct {
+		name string
+		edit func(*Config)
+		want string
+	}{
+		{"cluster on badger", func(c *Config) { c.Store = "" }, "cluster mode needs --store postgres://"},
+		{"bad store", func(c *Config) { c.Store = "mysql://x" }, "store:"},
+		{"local provider", func(c *Config) { c.ClusterProvider = "local" }, "cluster_provider: local is one node only"},
+		{"missing provider", func(c *Config) { c.ClusterProvider = "consul" }, `cluster_provider: "consul" is not available`},
+		{"no peers", func(c *Config) { c.Peers = nil }, "peers:"},
+		{"bad peer", func(c *Config) { c.Peers = StringList{"nohost"} }, `peers: "nohost"`},
+		{"no node port", func(c *Config) { c.NodePort = 0 }, "node_port:"},
+		{"generated key", func(c *Config) { c.EncryptionKey = "" }, "encryption_key: cluster mode needs the same key"},
+		{"generated token", func(c *Config) { c.AdminTokenFile = "" }, "admin_token: cluster mode needs the same operator token"},
+		{"both token forms", func(c *Config) { c.AdminToken = "a-long-enough-operator-token" }, "admin_token_file: set admin_token or admin_token_file"},
+		{"provider without cluster", func(c *Config) { c.Cluster = false }, "cluster_provider: automanaged is for cluster mode"},
+		{"advertise with port", func(c *Config) { c.AdvertiseHost = "10.0.0.1:80" }, "advertise_host:"},
+	} {
+		c := cfg
+		tc.edit(&c)
+		err := c.Validate()
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: err = %v, want it to say %q", tc.name, err, tc.want)
+		}
+	}
+	// A single node may keep its state in PostgreSQL.
+	single := Default()
+	single.Store = "postgresql://ts@db/ts"
+	if err := single.Validate(); err != nil {
+		t.Fatalf("single node on PostgreSQL refused: %v", err)
+	}
+}

@@ -21,8 +21,17 @@ import (
 	"github.com/trailspark/trailspark/engine/credential"
 	"github.com/trailspark/trailspark/engine/seal"
 	"github.com/trailspark/trailspark/plugins/host"
+	"github.com/trailspark/trailspark/store"
 	badgerstore "github.com/trailspark/trailspark/store/badger"
+	"github.com/trailspark/trailspark/store/postgres"
 )
+
+// stateStore is what a node needs of its store: store/badger (one node) and
+// store/postgres (cluster) both are one.
+type stateStore interface {
+	store.StateStore
+	SignalLog() store.SignalLog
+}
 
 // OperatorTokenPrefix marks generated operator tokens.
 const OperatorTokenPrefix = "tso_"
@@ -31,7 +40,7 @@ const OperatorTokenPrefix = "tso_"
 type Node struct {
 	cfg     Config
 	log     hclog.Logger
-	store   *badgerstore.Store
+	store   stateStore
 	cluster *cluster.Node
 	http    *http.Server
 	client  *actors.Client
@@ -71,6 +80,16 @@ func Start(cfg Config, log hclog.Logger) (n *Node, err error) {
 		}
 	}()
 
+	if cfg.EncryptionKey, err = secretFromFile(cfg.EncryptionKey, cfg.EncryptionKeyFile, "encryption_key_file"); err != nil {
+		return nil, err
+	}
+	if cfg.AdminToken, err = secretFromFile(cfg.AdminToken, cfg.AdminTokenFile, "admin_token_file"); err != nil {
+		return nil, err
+	}
+	if cfg.Cluster && (cfg.EncryptionKey == "" || cfg.AdminToken == "") {
+		// Validate saw a file setting; the file was empty.
+		return nil, errors.New("cluster mode needs the encryption key and operator token from configuration, the same on every node; they are not generated per node")
+	}
 	master, err := loadOrCreateSecret(filepath.Join(cfg.DataDir, "encryption.key"), string(cfg.EncryptionKey), func() (string, error) {
 		k, err := seal.NewMasterKey(rand.Reader)
 		return seal.EncodeMasterKey(k), err
@@ -109,14 +128,8 @@ func Start(cfg Config, log hclog.Logger) (n *Node, err error) {
 		return nil, err
 	}
 
-	profile := badgerstore.ProfileServer
-	if cfg.StoreProfile == "small" {
-		profile = badgerstore.ProfileSmall
-	}
-	n.store, err = badgerstore.Open(badgerstore.Options{Dir: filepath.Join(cfg.DataDir, "state"),
-		SyncWrites: cfg.SyncWrites, Profile: profile, Logger: log.Named("badger")})
-	if err != nil {
-		return nil, fmt.Errorf("open store in %s: %w", cfg.DataDir, err)
+	if n.store, err = openStore(cfg, log); err != nil {
+		return nil, err
 	}
 
 	pw := credential.DefaultPasswordParams
@@ -141,12 +154,13 @@ func Start(cfg Config, log hclog.Logger) (n *Node, err error) {
 		env.Plugins = n.plugins
 	}
 
-	n.cluster, err = cluster.Start(cluster.Config{Port: cfg.ClusterPort, Logger: log.Named("cluster")}, actors.Kinds(env)...)
+	n.cluster, err = cluster.Start(clusterConfig(cfg, log), actors.Kinds(env)...)
 	if err != nil {
 		return nil, err
 	}
 	client := actors.NewClient(n.cluster, env)
 	n.client = client
+	_ = client.StartRetention(0) // signal retention (SPEC §5): hourly; client.Close stops it
 	// Signals accepted before a restart are processed without waiting for
 	// new traffic: once ready, nudge every partition of every organization.
 	go func() {
@@ -158,6 +172,9 @@ func Start(cfg Config, log hclog.Logger) (n *Node, err error) {
 			}
 		}
 	}()
+	if cfg.Cluster {
+		go n.wakeOnTopologyChange()
+	}
 	srv := api.New(client, api.Options{OperatorTokenHash: hasher.Hash(operator),
 		Hasher: hasher, MaxBodyBytes: cfg.MaxBodyBytes, Logger: log, Pprof: cfg.DebugPprof,
 		IngestLimits: api.IngestLimits{
@@ -174,6 +191,94 @@ func Start(cfg Config, log hclog.Logger) (n *Node, err error) {
 		ReadTimeout: 60 * time.Second, WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second}
 	go func() { n.served <- n.http.Serve(n.ln) }()
 	return n, nil
+}
+
+// openStore opens the configured state store: Badger in the data directory,
+// or the PostgreSQL database every node of a cluster shares (its schema
+// migrations run on open, serialised between nodes).
+func openStore(cfg Config, log hclog.Logger) (stateStore, error) {
+	if cfg.StoreKind() == StorePostgres {
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		db, err := postgres.Open(ctx, string(cfg.Store), postgres.Options{Logger: log.Named("postgres")})
+		if err != nil {
+			// pgx errors name host, user and database, never the password.
+			return nil, fmt.Errorf("open store (PostgreSQL): %w", err)
+		}
+		return db, nil
+	}
+	profile := badgerstore.ProfileServer
+	if cfg.StoreProfile == "small" {
+		profile = badgerstore.ProfileSmall
+	}
+	db, err := badgerstore.Open(badgerstore.Options{Dir: filepath.Join(cfg.DataDir, "state"),
+		SyncWrites: cfg.SyncWrites, Profile: profile, Logger: log.Named("badger")})
+	if err != nil {
+		return nil, fmt.Errorf("open store in %s: %w", cfg.DataDir, err)
+	}
+	return db, nil
+}
+
+// clusterConfig maps the node's settings to the cluster member's.
+func clusterConfig(cfg Config, log hclog.Logger) cluster.Config {
+	cc := cluster.Config{Port: cfg.ClusterPort, Logger: log.Named("cluster"), Provider: cfg.ClusterProvider}
+	if cc.Provider == "" {
+		cc.Provider = cluster.ProviderLocal
+	}
+	if cfg.Cluster {
+		cc.NodePort = cfg.NodePort
+		cc.Peers = cfg.Peers
+		if !cfg.LoopbackCluster() {
+			cc.Host = "0.0.0.0"
+			cc.AdvertiseHost = cfg.AdvertiseHost
+		}
+	}
+	return cc
+}
+
+// wakeOnTopologyChange nudges every signal partition after membership
+// changed: partitions whose grain was on a node that died, or that moved to
+// a node that joined, have no activation until something wakes them, and
+// signals accepted but not yet processed would wait for new traffic. The
+// nudge waits a moment so that every member's view has settled, and only
+// the coordinator sends it (a nudge reaches the partition wherever it is).
+func (n *Node) wakeOnTopologyChange() {
+	for {
+		select {
+		case <-n.cluster.Stopped():
+			return
+		case <-n.cluster.TopologyChanges():
+		}
+		select {
+		case <-n.cluster.Stopped():
+			return
+		case <-time.After(time.Second):
+		}
+		if !n.cluster.Ready() || !n.cluster.Coordinator() {
+			continue // one node (the smallest member id) does it for all
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		if err := n.client.Ingest().WakeAll(ctx); err != nil {
+			n.log.Warn("waking signal partitions after a membership change", "error", err)
+		}
+		cancel()
+	}
+}
+
+// secretFromFile returns given, else the trimmed content of file (if set).
+func secretFromFile(given Secret, file, setting string) (Secret, error) {
+	if given != "" || file == "" {
+		return given, nil
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", setting, err)
+	}
+	v := strings.TrimSpace(string(b))
+	if v == "" {
+		return "", fmt.Errorf("%s: %s is empty", setting, file)
+	}
+	return Secret(v), nil
 }
 
 // WaitReady blocks until the node serves grain requests.
@@ -198,9 +303,10 @@ func (n *Node) Shutdown(ctx context.Context) error {
 
 func (n *Node) close(graceful bool) {
 	if n.cluster != nil {
-		// A single node has nobody to hand grains to: skip the library's
-		// 2 s handover wait. Grains write through, so nothing is lost.
-		n.cluster.Stop(false)
+		// Grains write through, so nothing is lost either way. A single
+		// node has nobody to hand grains to; a cluster member announces its
+		// leave so peers take its grains over at once (about 0.6 s).
+		n.cluster.Stop(graceful && n.cfg.Cluster)
 	}
 	if n.plugins != nil {
 		_ = n.plugins.Close() // a plugin never outlives its node
@@ -210,7 +316,6 @@ func (n *Node) close(graceful bool) {
 			n.log.Error("close store", "error", err)
 		}
 	}
-	_ = graceful
 }
 
 // loadOrCreateSecret returns given if set; else the content of path; else a
