@@ -58,6 +58,9 @@ func NewClient(node *cluster.Node, env *Env) *Client {
 		c.ingest = NewIngestor(env, env.SignalLog, node)
 	}
 	env.client = c
+	if env.Plugins != nil {
+		c.startSyncScheduler() // scheduled CRM syncs (actors/sync.go); Close stops it
+	}
 	return c
 }
 

@@ -384,7 +384,11 @@ func (b *batch) evaluateInFlush(ctx context.Context, l *Lead) ([]store.Write, er
 		l.EvaluationNote = "not evaluated: " + why
 		return nil, nil
 	}
-	return evaluationWrites(b.p.org, l, ev)
+	w, err := evaluationWrites(b.p.org, l, ev)
+	if err != nil {
+		return nil, err
+	}
+	return appendOutbox(ctx, b.p.env, b.p.org, ev, l, w) // actors/outbox.go: same atomic batch
 }
 
 // account loads an account once per batch.

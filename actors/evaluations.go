@@ -140,6 +140,9 @@ func (e *Env) reevaluateCounted(ctx context.Context, org, leadID string, cfg *sc
 		if err != nil {
 			return nil, errs.Internal(err)
 		}
+		if writes, err = appendOutbox(ctx, e, org, ev, l, writes); err != nil { // actors/outbox.go
+			return nil, storeErr(err)
+		}
 		uw, err := e.countAPIEvaluation(ctx, org, snap, shard)
 		if err != nil {
 			return nil, err

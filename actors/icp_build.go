@@ -90,6 +90,22 @@ func (c *Client) AnalyzeICP(ctx context.Context, caller tenant.Caller, org strin
 		}
 		return &ICPAnalysisResult{Preview: &p}, nil
 	}
+	res, err := c.analyzeAgainstActive(ctx, caller, org, func(prior icp.Definition) (icp.Analysis, error) {
+		return icp.Analyze(in.Accounts, in.Opportunities, prior, in.Options)
+	}, in.Create, in.Name, "ICP from upload", tenant.SourceUpload, "Upload & analyze: fitted on the uploaded outcomes, shrunk towards ", in.Activate)
+	if err != nil {
+		return nil, err
+	}
+	res.Preview = res.Analysis.Preview
+	return res, nil
+}
+
+// analyzeAgainstActive runs an analysis with the active model as prior,
+// keeps the prior's intercept (decision 0008) and, with create, stores the
+// result as a new version of the given source. Upload & analyze and
+// SparkSense (actors/conn_analyze.go) share it.
+func (c *Client) analyzeAgainstActive(ctx context.Context, caller tenant.Caller, org string, analyze func(prior icp.Definition) (icp.Analysis, error),
+	create bool, name, defaultName, source, notePrefix string, activate bool) (*ICPAnalysisResult, error) {
 	s, _, err := c.orgScoring(org)(ctx)
 	if err != nil {
 		return nil, err
@@ -99,19 +115,18 @@ func (c *Client) AnalyzeICP(ctx context.Context, caller tenant.Caller, org strin
 		return nil, errs.NotFound("model")
 	}
 	prior := active.Definition
-	a, err := icp.Analyze(in.Accounts, in.Opportunities, prior, in.Options)
+	a, err := analyze(prior)
 	if err != nil {
 		return nil, err
 	}
 	a.Definition.Intercept = prior.Intercept
-	out := &ICPAnalysisResult{Preview: a.Preview, Analysis: &a}
-	if in.Create {
-		name := in.Name
+	out := &ICPAnalysisResult{Analysis: &a}
+	if create {
 		if name == "" {
-			name = "ICP from upload"
+			name = defaultName
 		}
-		m, err := c.CreateModel(ctx, caller, org, ModelInput{Name: name, Source: tenant.SourceUpload, Definition: &a.Definition,
-			ParentID: active.ID, Activate: in.Activate, Note: "Upload & analyze: fitted on the uploaded outcomes, shrunk towards " + active.Label()})
+		m, err := c.CreateModel(ctx, caller, org, ModelInput{Name: name, Source: source, Definition: &a.Definition,
+			ParentID: active.ID, Activate: activate, Note: notePrefix + active.Label()})
 		if err != nil {
 			return nil, err
 		}

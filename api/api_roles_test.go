@@ -540,6 +540,84 @@ var matrix = []matrixRow{
 		prep: func(e *tenv, u *roleUsers, f *roleFixture) (map[string]string, any) {
 			return map[string]string{"acct": sharedAccount(e, u, f)}, nil
 		}},
+	// Destinations (api/destinations.go); {key} is the destination id.
+	{name: "list destinations", method: "GET", path: "/orgs/{org}/destinations", min: "viewer",
+		want: [nCallers]int{401, 200, 200, 200, 200, 200, 404, 401}, prep: noPrep},
+	{name: "create destination", method: "POST", path: "/orgs/{org}/destinations", min: "admin",
+		want: [nCallers]int{401, 403, 403, 201, 201, 201, 404, 401},
+		prep: func(*tenv, *roleUsers, *roleFixture) (map[string]string, any) {
+			return nil, map[string]any{"kind": "webhook", "url": "http://127.0.0.1:9/matrix"}
+		}},
+	{name: "suggest destination fields", method: "GET", path: "/orgs/{org}/destinations/suggest-fields", min: "viewer",
+		want: [nCallers]int{401, 200, 200, 200, 200, 200, 404, 401}, prep: noPrep},
+	{name: "get destination", method: "GET", path: "/orgs/{org}/destinations/{key}", min: "viewer",
+		want: [nCallers]int{401, 200, 200, 200, 200, 200, 404, 401},
+		prep: func(e *tenv, u *roleUsers, f *roleFixture) (map[string]string, any) {
+			return map[string]string{"key": sharedDestination(e, u, f)}, nil
+		}},
+	{name: "update destination", method: "PATCH", path: "/orgs/{org}/destinations/{key}", min: "admin",
+		want: [nCallers]int{401, 403, 403, 200, 200, 200, 404, 401},
+		prep: func(e *tenv, u *roleUsers, f *roleFixture) (map[string]string, any) {
+			return map[string]string{"key": sharedDestination(e, u, f)}, map[string]any{"name": "matrix hook"}
+		}},
+	{name: "delete destination", method: "DELETE", path: "/orgs/{org}/destinations/{key}", min: "admin",
+		want: [nCallers]int{401, 403, 403, 204, 204, 204, 404, 401},
+		prep: func(e *tenv, u *roleUsers, f *roleFixture) (map[string]string, any) {
+			return map[string]string{"key": freshDestination(e, u, f)}, nil
+		}},
+	{name: "list deliveries", method: "GET", path: "/orgs/{org}/destinations/{key}/deliveries", min: "viewer",
+		want: [nCallers]int{401, 200, 200, 200, 200, 200, 404, 401},
+		prep: func(e *tenv, u *roleUsers, f *roleFixture) (map[string]string, any) {
+			return map[string]string{"key": sharedDestination(e, u, f)}, nil
+		}},
+	{name: "redrive deliveries", method: "POST", path: "/orgs/{org}/destinations/{key}/redrive", min: "admin",
+		want: [nCallers]int{401, 403, 403, 200, 200, 200, 404, 401},
+		prep: func(e *tenv, u *roleUsers, f *roleFixture) (map[string]string, any) {
+			return map[string]string{"key": sharedDestination(e, u, f)}, nil
+		}},
+	{name: "list connections", method: "GET", path: "/orgs/{org}/connections", min: "viewer",
+		want: [nCallers]int{401, 200, 200, 200, 200, 200, 404, 401}, prep: noPrep},
+	{name: "create connection", method: "POST", path: "/orgs/{org}/connections", min: "admin",
+		want: [nCallers]int{401, 403, 403, 201, 201, 201, 404, 401},
+		prep: func(*tenv, *roleUsers, *roleFixture) (map[string]string, any) {
+			return nil, map[string]any{"provider": "csv", "options": map[string]string{"directory": matrixCSVDir()}}
+		}},
+	{name: "get connection", method: "GET", path: "/orgs/{org}/connections/{conn}", min: "viewer",
+		want: [nCallers]int{401, 200, 200, 200, 200, 200, 404, 401}, prep: matrixConn(true)},
+	{name: "update connection", method: "PATCH", path: "/orgs/{org}/connections/{conn}", min: "admin",
+		want: [nCallers]int{401, 403, 403, 200, 200, 200, 404, 401},
+		prep: func(e *tenv, u *roleUsers, f *roleFixture) (map[string]string, any) {
+			return map[string]string{"conn": matrixConnection(e, u, f, true)}, map[string]any{"name": "Renamed"}
+		}},
+	{name: "test connection", method: "POST", path: "/orgs/{org}/connections/{conn}/test", min: "admin",
+		want: [nCallers]int{401, 403, 403, 200, 200, 200, 404, 401}, prep: matrixConn(true)},
+	{name: "connection metadata", method: "GET", path: "/orgs/{org}/connections/{conn}/metadata", min: "admin",
+		want: [nCallers]int{401, 403, 403, 200, 200, 200, 404, 401}, prep: matrixConn(true)},
+	{name: "set connection mapping", method: "PUT", path: "/orgs/{org}/connections/{conn}/mapping", min: "admin",
+		want: [nCallers]int{401, 403, 403, 200, 200, 200, 404, 401},
+		prep: func(e *tenv, u *roleUsers, f *roleFixture) (map[string]string, any) {
+			return map[string]string{"conn": matrixConnection(e, u, f, true)}, matrixMapping
+		}},
+	{name: "start connection oauth", method: "POST", path: "/orgs/{org}/connections/{conn}/oauth/start", min: "admin",
+		want: [nCallers]int{401, 403, 403, 200, 200, 200, 404, 401},
+		prep: func(e *tenv, u *roleUsers, f *roleFixture) (map[string]string, any) {
+			return map[string]string{"conn": matrixOAuthConnection(e, u, f)}, nil
+		}},
+	{name: "start connection sync", method: "POST", path: "/orgs/{org}/connections/{conn}/sync", min: "admin",
+		want: [nCallers]int{401, 403, 403, 202, 202, 202, 404, 401}, prep: matrixConn(false)},
+	{name: "get connection sync", method: "GET", path: "/orgs/{org}/connections/{conn}/sync", min: "viewer",
+		want: [nCallers]int{401, 200, 200, 200, 200, 200, 404, 401}, prep: matrixConn(true)},
+	{name: "cancel connection sync", method: "POST", path: "/orgs/{org}/connections/{conn}/sync/cancel", min: "admin",
+		want: [nCallers]int{401, 403, 403, 200, 200, 200, 404, 401}, prep: matrixConn(true)},
+	{name: "analyze connection", method: "POST", path: "/orgs/{org}/connections/{conn}/analyze", min: "admin",
+		want: [nCallers]int{401, 403, 403, 200, 200, 200, 404, 401},
+		prep: func(e *tenv, u *roleUsers, f *roleFixture) (map[string]string, any) {
+			return map[string]string{"conn": matrixSalesforceConnection(e, u, f)}, nil
+		}},
+	{name: "disconnect connection", method: "POST", path: "/orgs/{org}/connections/{conn}/disconnect", min: "admin",
+		want: [nCallers]int{401, 403, 403, 200, 200, 200, 404, 401}, prep: matrixConn(false)},
+	{name: "delete connection", method: "DELETE", path: "/orgs/{org}/connections/{conn}", min: "admin",
+		want: [nCallers]int{401, 403, 403, 204, 204, 204, 404, 401}, prep: matrixConn(false)},
 	{name: "get billing", method: "GET", path: "/orgs/{org}/billing", min: "admin",
 		want: [nCallers]int{401, 403, 403, 200, 200, 200, 404, 401}, prep: noPrep},
 	{name: "get usage", method: "GET", path: "/orgs/{org}/usage", min: "admin",
@@ -676,7 +754,7 @@ func TestMatrixMatchesRoleTable(t *testing.T) {
 	for _, row := range matrix {
 		p := strings.NewReplacer("{org}", ":org", "{user}", ":user", "{inv}", ":id", "{key}", ":id",
 			"{sig}", ":id", "{rule}", ":id", "{lead}", ":id", "{acct}", ":id", "{porg}", ":id", "{merge}", ":id", "{job}", ":id",
-			"{model}", ":id", "{ev}", ":id").Replace(row.path)
+			"{model}", ":id", "{ev}", ":id", "{conn}", ":id").Replace(row.path)
 		inMatrix[row.method+" /api/v1"+p] = true
 	}
 	for _, r := range api.New(nil, api.Options{}).Routes() {
@@ -690,7 +768,7 @@ func TestMatrixMatchesRoleTable(t *testing.T) {
 }
 
 func TestRoleMatrix(t *testing.T) {
-	e := newEnv(t)
+	e := newEnv(t, pluginOptions(t)) // connection rows need the connector plugins
 	u := newRoleUsers(e)
 	shared := u.fixture(e)
 	for _, row := range matrix {

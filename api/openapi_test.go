@@ -558,10 +558,14 @@ func otherWalk(path string) string {
 	case strings.HasPrefix(path, "/v1/"), strings.HasPrefix(path, "/api/product-orgs/"),
 		strings.HasPrefix(path, "/api/v1/orgs/{org}/product-orgs"):
 		return "TestProductOrgAndSegmentOpenAPI"
+	case strings.Contains(path, "/destinations"):
+		return "TestDestinationsOpenAPI"
 	case strings.Contains(path, "/billing") || strings.HasSuffix(path, "/usage"):
 		return "TestBillingOpenAPI"
 	case scoringPath(path):
 		return "TestScoringOpenAPI"
+	case strings.Contains(path, "/connections") || strings.HasPrefix(path, "/api/oauth/"):
+		return "TestConnectionsOpenAPI"
 	case strings.HasPrefix(path, "/api/v1/plugins"):
 		// Needs a node with a plugins directory and a built connector.
 		return "TestPluginsAdministration (cmd/trailspark; validates against the Plugin schema)"

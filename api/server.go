@@ -113,6 +113,7 @@ func New(client *actors.Client, opts Options) *Server {
 	// Imports may be larger than other management requests.
 	r.POST("/api/v1/orgs/:org/accounts/import", bodyLimit(10<<20), s.authenticate(), s.importAccounts)
 	r.POST("/api/v1/orgs/:org/icp-models/analyze", bodyLimit(maxICPUpload), s.authenticate(), s.analyzeICP)
+	r.GET("/api/oauth/callback/:provider", s.oauthCallback) // OAuth redirect target: the state is the credential (api/connections.go)
 
 	v1 := r.Group("/api/v1", bodyLimit(opts.MaxBodyBytes))
 	v1.POST("/auth/register", s.register)
@@ -180,6 +181,8 @@ func New(client *actors.Client, opts Options) *Server {
 	authed.GET("/orgs/:org/accounts/:id", s.getAccount)
 	s.scoringRoutes(authed)
 	s.billingRoutes(authed)
+	s.connectionRoutes(authed)
+	s.destinationRoutes(authed) // api/destinations.go
 	authed.GET("/orgs/:org/product-orgs", s.listProductOrgs)
 	authed.GET("/orgs/:org/product-orgs/:id", s.getProductOrg)
 

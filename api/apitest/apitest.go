@@ -8,6 +8,7 @@ import (
 	"context"
 	"crypto/rand"
 	"net/http/httptest"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -21,6 +22,7 @@ import (
 	"github.com/trailspark/trailspark/engine/credential"
 	"github.com/trailspark/trailspark/engine/plan"
 	"github.com/trailspark/trailspark/engine/seal"
+	"github.com/trailspark/trailspark/plugins/host"
 	"github.com/trailspark/trailspark/store"
 	badgerstore "github.com/trailspark/trailspark/store/badger"
 )
@@ -73,6 +75,9 @@ type Options struct {
 	IngestLimits api.IngestLimits
 	// Plans replace the shipped default plans.
 	Plans []plan.Plan
+	// PluginsDir gives the node a connector plugin host over that
+	// directory (pins in a temp dir), like --plugins-dir.
+	PluginsDir string
 }
 
 // Start runs a node until the test ends.
@@ -101,6 +106,13 @@ func Start(t testing.TB, opts ...Options) *Node {
 	env := &actors.Env{Store: st, Sealer: sealer, Hasher: hasher, Clock: clock.Now, Rand: rand.Reader,
 		Log: log.Named("grains"), Password: credential.FastPasswordParams, AllowUserOrgCreation: !o.DisallowUserOrgCreation,
 		SignalLog: st.SignalLog(), Plans: o.Plans}
+	if o.PluginsDir != "" {
+		h, err := host.New(host.Options{Dir: o.PluginsDir, Pins: host.NewFilePinStore(filepath.Join(t.TempDir(), host.PinFileName)), Logger: log})
+		if err != nil {
+			t.Fatalf("plugins host: %v", err)
+		}
+		env.Plugins = h
+	}
 	node, err := cluster.Start(cluster.Config{Logger: log.Named("cluster")}, actors.Kinds(env)...)
 	if err != nil {
 		t.Fatalf("start node: %v", err)
@@ -117,7 +129,13 @@ func Start(t testing.TB, opts ...Options) *Node {
 	hs := httptest.NewServer(srv.Handler())
 	t.Cleanup(func() {
 		hs.Close()
+		if env.Plugins != nil {
+			client.Close() // background jobs (CRM syncs, their scheduler) end before the store closes
+		}
 		node.Stop(false)
+		if env.Plugins != nil {
+			_ = env.Plugins.Close()
+		}
 		_ = st.Close()
 	})
 	return &Node{URL: hs.URL, OperatorToken: opTok, Store: st, Clock: clock, Logs: logs, Server: srv, Client: client}

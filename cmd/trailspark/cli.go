@@ -48,6 +48,7 @@ func addClientCommands(root *cobra.Command) {
 		newSignalsCmd(), newRulesCmd(), newLeadsCmd(), newAccountsCmd(),
 		newModelsCmd(), newEvaluationsCmd(), newFeedbackCmd(), newRefineCmd(), newSettingsCmd(), newPluginsCmd(),
 		newUsageCmd(), newBillingCmd(),
+		newDestinationsCmd(), // cli_destinations.go
 	)
 }
 

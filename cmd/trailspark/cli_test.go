@@ -213,6 +213,7 @@ func TestCommandTree(t *testing.T) {
 		"refine preview", "refine apply", "settings get", "settings set",
 		"plugins list", "plugins start", "plugins stop", "plugins approve",
 		"usage", "billing show", "billing change", "billing cancel-change", "billing overages",
+		"destinations list", "destinations create", "destinations deliveries", "destinations redrive", "destinations suggest-fields",
 	} {
 		cmd, rest, err := root.Find(strings.Fields(path))
 		if err != nil || len(rest) != 0 || cmd.Name() != strings.Fields(path)[len(strings.Fields(path))-1] {

@@ -1,0 +1,248 @@
+package actors
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/trailspark/trailspark/engine/credential"
+	"github.com/trailspark/trailspark/engine/outbox"
+	"github.com/trailspark/trailspark/engine/score"
+	"github.com/trailspark/trailspark/plugins/host"
+	"github.com/trailspark/trailspark/sdk/connector"
+)
+
+// fakeSalesforce implements the REST endpoints the connector's Write and
+// Metadata use: sObject describe, SOQL query (email matches, conversion
+// lookups) and sObject Collections PATCH/POST.
+type fakeSalesforce struct {
+	mu      sync.Mutex
+	recs    map[string]map[string]any // id → fields (with "type")
+	n       int
+	batches []int // records per collections call
+}
+
+var (
+	soqlFrom = regexp.MustCompile(`FROM (\w+)`)
+	soqlIn   = regexp.MustCompile(`IN \(([^)]*)\)`)
+	soqlStr  = regexp.MustCompile(`'([^']*)'`)
+)
+
+func (f *fakeSalesforce) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	p := strings.TrimPrefix(r.URL.Path, "/services/data/v62.0")
+	w.Header().Set("Content-Type", "application/json")
+	switch {
+	case r.Method == "GET" && strings.HasSuffix(p, "/describe"):
+		obj := strings.TrimSuffix(strings.TrimPrefix(p, "/sobjects/"), "/describe")
+		type fld struct {
+			Name              string `json:"name"`
+			Label             string `json:"label"`
+			Type              string `json:"type"`
+			Updateable        bool   `json:"updateable"`
+			Createable        bool   `json:"createable"`
+			Nillable          bool   `json:"nillable"`
+			DefaultedOnCreate bool   `json:"defaultedOnCreate"`
+		}
+		fields := []fld{{"Id", "Id", "id", false, false, false, true}, {"Email", "Email", "email", true, true, true, false}}
+		switch obj {
+		case "Lead", "Contact":
+			fields = append(fields, fld{"LastName", "Last Name", "string", true, true, false, false},
+				fld{"TrailSpark_Score__c", "Score", "double", true, true, true, false},
+				fld{"TrailSpark_Grade__c", "Grade", "string", true, true, true, false},
+				fld{"TrailSpark_Reasoning__c", "Reasoning", "textarea", true, true, true, false},
+				fld{"TrailSpark_Evaluation_Date__c", "Date", "datetime", true, true, true, false})
+			if obj == "Lead" {
+				fields = append(fields, fld{"Company", "Company", "string", true, true, false, false})
+			}
+		case "Account":
+			fields = append(fields, fld{"TrailSpark_Propensity__c", "Propensity", "string", true, true, true, false})
+		}
+		_ = json.NewEncoder(w).Encode(map[string]any{"name": obj, "label": obj, "fields": fields})
+	case r.Method == "GET" && p == "/query":
+		q := r.URL.Query().Get("q")
+		obj := soqlFrom.FindStringSubmatch(q)[1]
+		in := map[string]bool{}
+		for _, m := range soqlStr.FindAllStringSubmatch(soqlIn.FindStringSubmatch(q)[1], -1) {
+			in[strings.ToLower(m[1])] = true
+		}
+		var out []map[string]any
+		for id, rec := range f.recs {
+			if rec["type"] != obj {
+				continue
+			}
+			email, _ := rec["Email"].(string)
+			if strings.Contains(q, "WHERE Email") && in[strings.ToLower(email)] && !(strings.Contains(q, "IsConverted = false") && rec["IsConverted"] == true) ||
+				strings.Contains(q, "WHERE Id") && in[strings.ToLower(id)] {
+				out = append(out, map[string]any{"Id": id, "Email": email, "IsConverted": rec["IsConverted"] == true, "ConvertedContactId": rec["ConvertedContactId"]})
+			}
+		}
+		_ = json.NewEncoder(w).Encode(map[string]any{"totalSize": len(out), "done": true, "records": out})
+	case p == "/composite/sobjects" && (r.Method == "PATCH" || r.Method == "POST"):
+		var body struct {
+			Records []map[string]any `json:"records"`
+		}
+		_ = json.NewDecoder(r.Body).Decode(&body)
+		f.batches = append(f.batches, len(body.Records))
+		var res []map[string]any
+		for _, rec := range body.Records {
+			typ := rec["attributes"].(map[string]any)["type"].(string)
+			id, _ := rec["id"].(string)
+			if r.Method == "POST" {
+				f.n++
+				id = fmt.Sprintf("00Q%015d", 900+f.n)
+				f.recs[id] = map[string]any{"type": typ}
+			}
+			cur, ok := f.recs[id]
+			if !ok || cur["type"] != typ || cur["IsConverted"] == true {
+				res = append(res, map[string]any{"id": id, "success": false, "errors": []map[string]any{{"statusCode": "ENTITY_IS_DELETED", "message": "entity is deleted"}}})
+				continue
+			}
+			for k, v := range rec {
+				if k != "attributes" && k != "id" {
+					cur[k] = v
+				}
+			}
+			res = append(res, map[string]any{"id": id, "success": true})
+		}
+		_ = json.NewEncoder(w).Encode(res)
+	default:
+		w.WriteHeader(404)
+		_, _ = w.Write([]byte(`[{"errorCode":"NOT_FOUND","message":"no such route"}]`))
+	}
+}
+
+func (f *fakeSalesforce) rec(id string) map[string]any {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := map[string]any{}
+	for k, v := range f.recs[id] {
+		out[k] = v
+	}
+	return out
+}
+
+func (f *fakeSalesforce) byEmail(email string) (string, map[string]any) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for id, r := range f.recs {
+		if r["Email"] == email {
+			return id, r
+		}
+	}
+	return "", nil
+}
+
+// TestSalesforceWriteBackThroughConnector: evaluations reach a fake
+// Salesforce through the real connector binary: Contacts for converted
+// people (never the converted Lead), Leads otherwise, a new Lead for a hot
+// unknown person, the propensity on the Account.
+func TestSalesforceWriteBackThroughConnector(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the salesforce connector")
+	}
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "plugins", "trailspark-connector-salesforce")
+	if out, err := exec.Command("go", "build", "-o", bin, "../plugins/salesforce").CombinedOutput(); err != nil {
+		t.Fatalf("build the salesforce connector: %v\n%s", err, out)
+	}
+	h, err := host.New(host.Options{Dir: filepath.Dir(bin), Pins: host.NewFilePinStore(filepath.Join(dir, host.PinFileName))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	env, c, clk := outboxEnv(t)
+	t.Cleanup(func() { _ = h.Close() }) // after the worker stops (cleanups run last-in first-out)
+	env.Plugins = h
+
+	sf := &fakeSalesforce{recs: map[string]map[string]any{
+		"003000000000001AAA": {"type": "Contact", "Email": "conv@globex.com"},
+		"00Q000000000002AAA": {"type": "Lead", "Email": "open@globex.com"},
+		"00Q000000000003AAA": {"type": "Lead", "Email": "old@globex.com", "IsConverted": true, "ConvertedContactId": "003000000000004AAA"},
+		"003000000000004AAA": {"type": "Contact", "Email": "old@globex.com"},
+		"001000000000009AAA": {"type": "Account"},
+	}}
+	srv := httptest.NewServer(sf)
+	defer srv.Close()
+	c.SetConnectionResolver(func(ctx context.Context, org, id string) (string, connector.Config, error) {
+		return "salesforce", connector.Config{BaseURL: srv.URL, Credentials: map[string]string{"access_token": "tok"}}, nil
+	})
+
+	yes := true
+	pf, conn := "TrailSpark_Propensity__c", "conn_1"
+	id, _ := credential.NewID(rand.Reader, "dst_")
+	d := &Destination{ID: id, Kind: outbox.KindSalesforce, SendEvaluations: true, ScoreBand: 5}
+	if _, err := c.applyDestination(t.Context(), obxOrg, d, DestinationInput{ConnectionID: &conn, Fields: sfFields(),
+		PropensityField: &pf, CreateIfNotFound: &yes, CreateGrades: []string{"hot"}}, true); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.saveDestination(t.Context(), obxOrg, d, 0); err != nil {
+		t.Fatal(err)
+	}
+	bad := sfFields()
+	bad["Lead"] = outbox.ObjectFields{Score: "Nope__c"}
+	if _, err := c.applyDestination(t.Context(), obxOrg, &Destination{Kind: outbox.KindSalesforce}, DestinationInput{ConnectionID: &conn, Fields: bad}, true); err == nil ||
+		!strings.Contains(err.Error(), `Lead has no field "Nope__c"`) {
+		t.Fatalf("unknown field: %v", err)
+	}
+
+	acct := Account{ID: "acct_1", Name: "Globex", ExternalID: "001000000000009AAA"}
+	buf, _ := json.Marshal(acct)
+	if _, err := env.Store.Save(t.Context(), keyAccount(obxOrg, acct.ID), buf, 0); err != nil {
+		t.Fatal(err)
+	}
+	evs := []*Evaluation{
+		evaluateForTest(t, env, &Lead{ID: "lead_c", Email: "conv@globex.com"}, score.GradeHot, 85, "Hot (score 85): demo requested today (+2.0).", "acct_1"),
+		evaluateForTest(t, env, &Lead{ID: "lead_l", Email: "open@globex.com"}, score.GradeWarm, 45, "Warm (score 45): pricing page viewed today (+0.8).", ""),
+		evaluateForTest(t, env, &Lead{ID: "lead_o", Email: "old@globex.com", Identifiers: []LeadIdentifier{{Kind: "crm_id", Value: "00Q000000000003AAA"}}},
+			score.GradeWarm, 50, "Warm: webinar.", ""),
+		evaluateForTest(t, env, &Lead{ID: "lead_n", Email: "new.person@initech.com"}, score.GradeHot, 91, "Hot: trial started.", ""),
+		evaluateForTest(t, env, &Lead{ID: "lead_w", Email: "warm.person@initech.com"}, score.GradeWarm, 40, "Warm: blog.", ""),
+	}
+	clk.Advance(outboxWindow + time.Second)
+	for i, want := range []string{outbox.StatusDelivered, outbox.StatusDelivered, outbox.StatusDelivered, outbox.StatusDelivered, outbox.StatusSkipped} {
+		waitItem(t, env, d.ID, evs[i], want)
+	}
+	at := clk.Now().Add(-outboxWindow - time.Second).UTC().Format(time.RFC3339)
+	check := func(id string, grade string, sc float64, reasoning string) {
+		t.Helper()
+		r := sf.rec(id)
+		if r["TrailSpark_Grade__c"] != grade || r["TrailSpark_Score__c"] != sc || r["TrailSpark_Reasoning__c"] != reasoning || r["TrailSpark_Evaluation_Date__c"] != at {
+			t.Errorf("%s holds %v", id, r)
+		}
+	}
+	check("003000000000001AAA", "hot", 85, "Hot (score 85): demo requested today (+2.0).")
+	check("00Q000000000002AAA", "warm", 45, "Warm (score 45): pricing page viewed today (+0.8).")
+	check("003000000000004AAA", "warm", 50, "Warm: webinar.")
+	if r := sf.rec("00Q000000000003AAA"); r["TrailSpark_Grade__c"] != nil {
+		t.Errorf("the converted Lead was written: %v", r)
+	}
+	nid, nr := sf.byEmail("new.person@initech.com")
+	if nid == "" || nr["type"] != "Lead" || nr["LastName"] != "new.person" || nr["Company"] != "initech.com" || nr["TrailSpark_Grade__c"] != "hot" {
+		t.Errorf("created lead %s %v", nid, nr)
+	}
+	if id, _ := sf.byEmail("warm.person@initech.com"); id != "" {
+		t.Error("a warm unknown person was created")
+	}
+	pr, _ := c.AccountPropensity(t.Context(), obxOrg, "acct_1")
+	if r := sf.rec("001000000000009AAA"); r["TrailSpark_Propensity__c"] != outbox.PropensityLabel(pr.Propensity) {
+		t.Errorf("account %v, want propensity %s", r, pr.Propensity)
+	}
+	sf.mu.Lock()
+	for _, n := range sf.batches {
+		if n > outbox.SalesforceBatch {
+			t.Errorf("a collections call carried %d records", n)
+		}
+	}
+	sf.mu.Unlock()
+}

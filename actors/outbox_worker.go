@@ -1,0 +1,469 @@
+package actors
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/trailspark/trailspark/engine/credential"
+	"github.com/trailspark/trailspark/engine/outbox"
+	"github.com/trailspark/trailspark/sdk/connector"
+	"github.com/trailspark/trailspark/store"
+)
+
+// The delivery worker: one loop per node (StartDeliveries, launched through
+// the Client's job registry so Close stops it). Every poll it walks the
+// registry of destinations, and for each one with due items takes the
+// destination's lease (compare-and-set on o/{org}/obxl/{dest} with an
+// expiry, so in a cluster one node delivers a destination at a time),
+// batches, applies change-only against the last delivered state per record,
+// sends, and records each item's outcome.
+
+// Worker tuning (package variables so tests can shorten them).
+var (
+	outboxPoll      = 200 * time.Millisecond // between walks of the registry
+	outboxLeaseTTL  = 30 * time.Second       // a lease outlives a stuck node by this much
+	outboxScanMax   = 2000                   // items read per destination per walk
+	outboxWebhookN  = 25                     // webhook items sent per destination per walk
+	outboxHTTPLimit = 10 * time.Second       // webhook request timeout
+	outboxPolicy    = outbox.DefaultPolicy
+	outboxWindow    = outbox.DefaultWindow
+	outboxParallel  = 8 // destinations delivered at once by one node
+)
+
+// StartDeliveries starts this node's delivery worker once; it is called
+// whenever destinations are used (and may be called at node start so
+// queued deliveries resume without waiting for traffic).
+func (c *Client) StartDeliveries() {
+	if c == nil || c.jobs == nil {
+		return
+	}
+	st := c.env.outbox()
+	st.mu.Lock()
+	if st.started {
+		st.mu.Unlock()
+		return
+	}
+	st.started = true
+	st.mu.Unlock()
+	node, _ := credential.NewID(c.env.Rand, "node_")
+	w := &outboxWorker{env: c.env, st: st, node: node,
+		http: &http.Client{Timeout: outboxHTTPLimit, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+	if err := c.jobs.launch(w.run); err != nil {
+		st.mu.Lock()
+		st.started = false
+		st.mu.Unlock()
+	}
+}
+
+type outboxWorker struct {
+	env  *Env
+	st   *outboxState
+	node string
+	http *http.Client
+}
+
+func (w *outboxWorker) run(ctx context.Context) {
+	defer func() {
+		w.st.mu.Lock()
+		w.st.started = false
+		w.st.mu.Unlock()
+		w.http.CloseIdleConnections()
+	}()
+	t := time.NewTicker(outboxPoll)
+	defer t.Stop()
+	for {
+		if err := w.walk(ctx); errors.Is(err, store.ErrClosed) {
+			return
+		} else if err != nil && ctx.Err() == nil {
+			w.env.Log.Warn("delivery walk failed", "error", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-w.st.wake:
+		}
+	}
+}
+
+// walk visits every registered destination once.
+func (w *outboxWorker) walk(ctx context.Context) error {
+	type ref struct{ org, id string }
+	var refs []ref
+	base := keyDestRegistryPrefix()
+	err := w.env.Store.Scan(ctx, base, nil, func(it store.Item) error {
+		org, id, ok := strings.Cut(string(it.Key[len(base):]), "/")
+		if ok {
+			refs = append(refs, ref{org, id})
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	// Destinations are delivered concurrently (bounded), so one slow
+	// receiver or CRM does not hold up the others; the walk waits for all.
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var closed error
+	sem := make(chan struct{}, outboxParallel)
+	for _, r := range refs {
+		if ctx.Err() != nil {
+			break
+		}
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			if err := w.deliver(ctx, r.org, r.id); err != nil {
+				if errors.Is(err, store.ErrClosed) {
+					mu.Lock()
+					closed = err
+					mu.Unlock()
+					return
+				}
+				if ctx.Err() == nil {
+					w.env.Log.Warn("delivery failed", "org", r.org, "destination", r.id, "error", err)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return closed
+}
+
+// queued is one item read from the queue.
+type queued struct {
+	item outbox.Item
+	key  []byte
+	ver  store.Version
+}
+
+// deliver does one round for one destination.
+func (w *outboxWorker) deliver(ctx context.Context, org, id string) error {
+	d, _, err := w.env.loadDestination(ctx, org, id)
+	if err != nil {
+		if _, _, lerr := w.env.Store.Load(ctx, keyDest(org, id)); errors.Is(lerr, store.ErrNotFound) {
+			_ = w.env.deleteIndex(ctx, keyDestRegistry(org, id)) // deleted (or its org was)
+			w.st.metricsOf().lag.DeleteLabelValues(org, id)
+			w.st.metricsOf().queued.DeleteLabelValues(org, id)
+			return nil
+		}
+		return err
+	}
+	now := w.env.now()
+	var due []queued
+	total := 0
+	var oldest time.Time
+	limit := outbox.BatchLimit(d.Kind)
+	want := limit
+	if d.Kind == outbox.KindWebhook {
+		want = outboxWebhookN
+	}
+	errFull := errors.New("full")
+	err = w.env.Store.Scan(ctx, keyOutboxBase(org, id), nil, func(it store.Item) error {
+		var q queued
+		if err := json.Unmarshal(it.Value, &q.item); err != nil {
+			return nil
+		}
+		total++
+		if oldest.IsZero() {
+			oldest = q.item.CreatedAt
+		}
+		if q.item.Due(now) && len(due) < want {
+			q.key, q.ver = it.Key, it.Version
+			due = append(due, q)
+		}
+		if total >= outboxScanMax {
+			return errFull
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, errFull) {
+		return err
+	}
+	m := w.st.metricsOf()
+	m.queued.WithLabelValues(org, id).Set(float64(total))
+	m.lag.WithLabelValues(org, id).Set(outboxAge(now, oldest))
+	if len(due) == 0 || !d.SendEvaluations {
+		return nil
+	}
+	if outbox.IsCRM(d.Kind) && !outbox.Ready(len(due), limit, due[0].item.CreatedAt, now, outboxWindow) {
+		return nil
+	}
+	if ok, err := w.lease(ctx, org, id, now); err != nil || !ok {
+		return err
+	}
+	r := &round{w: w, d: d, org: org, now: now, states: map[string]*outbox.State{}, props: map[string]*propInfo{}}
+	// An older evaluation of a record in the same round is superseded by
+	// the newer one.
+	kept, superseded := outbox.Coalesce(due, func(q queued) string { return q.item.LeadID })
+	for i := range superseded {
+		r.finish(ctx, &superseded[i], outbox.StatusSkipped, "superseded by a newer evaluation of the same lead")
+	}
+	if d.Kind == outbox.KindWebhook {
+		started := time.Now()
+		for i := range kept {
+			// Stay well inside the lease: the rest waits for the next round.
+			if ctx.Err() != nil || time.Since(started) > outboxLeaseTTL/2 {
+				return nil
+			}
+			r.webhook(ctx, &kept[i])
+		}
+		return nil
+	}
+	return r.crm(ctx, kept)
+}
+
+// lease takes or renews the destination's delivery lease.
+func (w *outboxWorker) lease(ctx context.Context, org, id string, now time.Time) (bool, error) {
+	type leaseRec struct {
+		Holder string    `json:"holder"`
+		Until  time.Time `json:"until"`
+	}
+	var cur leaseRec
+	ver, err := w.env.loadJSON(ctx, keyOutboxLease(org, id), &cur)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return false, err
+	}
+	if err == nil && cur.Holder != w.node && now.Before(cur.Until) {
+		return false, nil // another node delivers this destination
+	}
+	buf, _ := json.Marshal(leaseRec{Holder: w.node, Until: now.Add(outboxLeaseTTL)})
+	if _, err := w.env.Store.Save(ctx, keyOutboxLease(org, id), buf, ver); err != nil {
+		if errors.Is(err, store.ErrConflict) {
+			return false, nil
+		}
+		return false, err
+	}
+	return true, nil
+}
+
+// round is one destination's delivery round.
+type round struct {
+	w      *outboxWorker
+	d      *Destination
+	org    string
+	now    time.Time
+	states map[string]*outbox.State // record key → last delivered (nil: none)
+	props  map[string]*propInfo     // account id → propensity
+}
+
+type propInfo struct {
+	acct       *Account
+	propensity string
+}
+
+func (r *round) rnd() float64 {
+	var b [8]byte
+	src := r.w.env.Rand
+	if src == nil {
+		src = rand.Reader
+	}
+	if _, err := io.ReadFull(src, b[:]); err != nil {
+		return 0.5
+	}
+	return float64(binary.BigEndian.Uint64(b[:])>>11) / (1 << 53)
+}
+
+// state loads the last delivered state of a record.
+func (r *round) state(ctx context.Context, record string) (*outbox.State, error) {
+	if s, ok := r.states[record]; ok {
+		return s, nil
+	}
+	var s outbox.State
+	_, err := r.w.env.loadJSON(ctx, keyOutboxState(r.org, r.d.ID, record), &s)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		r.states[record] = nil
+		return nil, nil
+	case err != nil:
+		return nil, err
+	}
+	r.states[record] = &s
+	return &s, nil
+}
+
+func (r *round) saveState(ctx context.Context, record string, s outbox.State) {
+	buf, _ := json.Marshal(s)
+	if err := r.w.env.putIndex(ctx, keyOutboxState(r.org, r.d.ID, record), string(buf)); err != nil {
+		r.w.env.Log.Warn("save delivery state", "org", r.org, "destination", r.d.ID, "error", err)
+	}
+	r.states[record] = &s
+}
+
+// propensity loads an account and its propensity once per round.
+func (r *round) propensity(ctx context.Context, acctID string) *propInfo {
+	if acctID == "" {
+		return nil
+	}
+	if p, ok := r.props[acctID]; ok {
+		return p
+	}
+	var a Account
+	if _, err := r.w.env.loadJSON(ctx, keyAccount(r.org, acctID), &a); err != nil {
+		r.props[acctID] = nil
+		return nil
+	}
+	p := &propInfo{acct: &a}
+	if pr, err := (&Client{env: r.w.env}).AccountPropensity(ctx, r.org, acctID); err == nil {
+		p.propensity = pr.Propensity
+	}
+	r.props[acctID] = p
+	return p
+}
+
+// finish moves an item to the history with its final status.
+func (r *round) finish(ctx context.Context, q *queued, status, note string) {
+	it := &q.item
+	it.Status, it.UpdatedAt = status, r.now
+	done := r.now
+	it.DoneAt = &done
+	if note != "" {
+		it.Note = note
+	}
+	if status == outbox.StatusDelivered || status == outbox.StatusSkipped {
+		it.Error, it.ErrorKind = "", ""
+	}
+	buf, _ := json.Marshal(it)
+	if _, err := r.w.env.Store.Save(ctx, keyOutboxHist(r.org, r.d.ID, done, it.Seq), buf, 0); err != nil && !errors.Is(err, store.ErrConflict) {
+		r.w.env.Log.Warn("record delivery", "org", r.org, "destination", r.d.ID, "error", err)
+		return
+	}
+	if err := r.w.env.Store.Delete(ctx, q.key, q.ver); err != nil && !errors.Is(err, store.ErrConflict) {
+		r.w.env.Log.Warn("dequeue delivery", "org", r.org, "destination", r.d.ID, "error", err)
+	}
+	r.w.st.metricsOf().deliveries.WithLabelValues(r.d.Kind, status).Inc()
+}
+
+// fail records a failed attempt: retry later or park.
+func (r *round) fail(ctx context.Context, q *queued, err error) {
+	it := &q.item
+	it.Attempts++
+	it.Error = errMessage(err)
+	o := outboxPolicy.Decide(err, it.Attempts, r.rnd())
+	it.ErrorKind = o.Kind
+	if o.Park {
+		r.finish(ctx, q, outbox.StatusParked, "")
+		return
+	}
+	it.Status, it.NextAttemptAt, it.UpdatedAt = outbox.StatusFailed, r.now.Add(o.Delay), r.now
+	if o.RetryAfter {
+		it.Note = fmt.Sprintf("the destination asked to retry after %s", o.Delay)
+	} else {
+		it.Note = ""
+	}
+	r.requeue(ctx, q)
+	r.w.st.metricsOf().deliveries.WithLabelValues(r.d.Kind, outbox.StatusFailed).Inc()
+}
+
+// defer_ keeps an item queued until at, with a note (budget).
+func (r *round) defer_(ctx context.Context, q *queued, at time.Time, note string) {
+	q.item.NextAttemptAt, q.item.Note, q.item.UpdatedAt = at, note, r.now
+	r.requeue(ctx, q)
+}
+
+func (r *round) requeue(ctx context.Context, q *queued) {
+	buf, _ := json.Marshal(q.item)
+	v, err := r.w.env.Store.Save(ctx, q.key, buf, q.ver)
+	if err != nil {
+		if !errors.Is(err, store.ErrConflict) {
+			r.w.env.Log.Warn("requeue delivery", "org", r.org, "destination", r.d.ID, "error", err)
+		}
+		return
+	}
+	q.ver = v
+}
+
+func errMessage(err error) string {
+	var ce *connector.Error
+	if errors.As(err, &ce) && ce.Message != "" {
+		return ce.Message
+	}
+	return err.Error()
+}
+
+func itemState(it *outbox.Item) outbox.State {
+	return outbox.State{Grade: it.Grade, Score: it.Score, Reasoning: it.Reasoning}
+}
+
+// webhook delivers one item to a webhook destination.
+func (r *round) webhook(ctx context.Context, q *queued) {
+	it := &q.item
+	var pi *propInfo
+	if it.AccountID != "" {
+		pi = r.propensity(ctx, it.AccountID)
+	}
+	next := itemState(it)
+	if pi != nil {
+		next.Propensity = pi.propensity
+	}
+	last, err := r.state(ctx, it.LeadID)
+	if err != nil {
+		r.fail(ctx, q, connector.Retryable("read delivery state: %v", err))
+		return
+	}
+	if changed, why := outbox.Changed(last, next, r.d.ScoreBand); !changed {
+		r.finish(ctx, q, outbox.StatusSkipped, why)
+		return
+	}
+	secret, err := r.w.env.openString(secretAD, r.d.SecretSealed)
+	if err != nil || secret == "" {
+		r.fail(ctx, q, connector.Permanent("the destination's signing secret cannot be read; rotate it"))
+		return
+	}
+	var evRaw json.RawMessage
+	if b, _, err := r.w.env.Store.Load(ctx, keyEval(r.org, it.EvaluationID)); err == nil {
+		evRaw = b
+	} else if !errors.Is(err, store.ErrNotFound) {
+		r.fail(ctx, q, connector.Retryable("read evaluation: %v", err))
+		return
+	}
+	ev := outbox.WebhookEvent{ID: it.Seq, CreatedAt: it.CreatedAt, Organization: r.org, Destination: r.d.ID,
+		Lead: outbox.WebhookLead{ID: it.LeadID, Email: it.Email, CRMIDs: it.CRMIDs}, Evaluation: evRaw}
+	if pi != nil {
+		a := pi.acct
+		ev.Account = &outbox.WebhookAccount{ID: a.ID, Name: a.Name, Domain: a.Domain, Industry: a.Industry, Region: a.Region,
+			Employees: a.Employees, Propensity: pi.propensity}
+	}
+	body, err := ev.Body()
+	if err != nil {
+		r.fail(ctx, q, connector.Permanent("encode body: %v", err))
+		return
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, r.d.URL, bytes.NewReader(body))
+	if err != nil {
+		r.fail(ctx, q, connector.Permanent("bad url: %v", err))
+		return
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", "TrailSpark-Webhooks/1")
+	req.Header.Set(outbox.SignatureHeader, outbox.Sign(secret, r.now, body))
+	req.Header.Set("TrailSpark-Delivery", it.Seq)
+	resp, err := r.w.http.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return // stopping: the item stays queued as it was
+		}
+		r.fail(ctx, q, connector.Retryable("%v", err))
+		return
+	}
+	rb, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
+	_ = resp.Body.Close()
+	if herr := outbox.HTTPError(resp.StatusCode, resp.Header.Get("Retry-After"), string(rb), r.now); herr != nil {
+		r.fail(ctx, q, herr)
+		return
+	}
+	r.saveState(ctx, it.LeadID, next)
+	r.finish(ctx, q, outbox.StatusDelivered, "")
+}
