@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -43,8 +42,12 @@ const maxWindowAge = 365 * 24 * time.Hour
 
 // addWindow adds a mapped signal, keeping the window ordered and bounded.
 func (l *Lead) addWindow(w WindowSignal) {
+	// Signals mostly arrive in time order: insert from the end instead of
+	// sorting the whole window on every signal.
 	l.Window = append(l.Window, w)
-	sort.SliceStable(l.Window, func(i, j int) bool { return l.Window[i].At.Before(l.Window[j].At) })
+	for i := len(l.Window) - 1; i > 0 && l.Window[i].At.Before(l.Window[i-1].At); i-- {
+		l.Window[i], l.Window[i-1] = l.Window[i-1], l.Window[i]
+	}
 	if len(l.Window) > maxWindow {
 		l.Window = l.Window[len(l.Window)-maxWindow:]
 	}

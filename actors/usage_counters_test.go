@@ -124,3 +124,25 @@ func TestOrgQuotaReservations(t *testing.T) {
 		t.Fatalf("expired reservations still count: %v", u.Used)
 	}
 }
+
+// The scoring window stays ordered by time whatever order signals arrive
+// in, and keeps the newest maxWindow.
+func TestLeadWindowOrderAndBound(t *testing.T) {
+	t0 := time.Date(2026, 2, 1, 0, 0, 0, 0, time.UTC)
+	var l Lead
+	offsets := []int{5, 1, 9, 3, 3, 7, 0}
+	for i, o := range offsets {
+		l.addWindow(WindowSignal{SignalID: uint64(i), At: t0.Add(time.Duration(o) * time.Minute)})
+	}
+	for i := 1; i < len(l.Window); i++ {
+		if l.Window[i].At.Before(l.Window[i-1].At) {
+			t.Fatalf("window out of order at %d: %+v", i, l.Window)
+		}
+	}
+	for i := 0; i < maxWindow+10; i++ {
+		l.addWindow(WindowSignal{SignalID: uint64(100 + i), At: t0.Add(time.Hour + time.Duration(i)*time.Second)})
+	}
+	if len(l.Window) != maxWindow || l.Window[len(l.Window)-1].SignalID != uint64(100+maxWindow+9) || l.Window[0].SignalID != 110 {
+		t.Fatalf("window bound: %d entries, first %d, last %d", len(l.Window), l.Window[0].SignalID, l.Window[len(l.Window)-1].SignalID)
+	}
+}
