@@ -193,6 +193,7 @@ type orgQuota struct {
 	// two rotations instead of leaking. Reloads keep them.
 	pending, pendingOld map[plan.Meter]int64
 	rotated             time.Time
+	scratch             map[plan.Meter]int64 // reserve's per-call usage
 }
 
 // pendingTTL is how long a reservation counts before it must have been
@@ -284,7 +285,13 @@ func (q *orgQuota) reserve(m plan.Meter, n int64, now time.Time) plan.Decision {
 	if !q.ok {
 		return plan.Decision{Allowed: true}
 	}
-	d := plan.Decide(q.plan, q.inUse(), m, n, now)
+	// The usage of the one meter asked about, in a map reused between
+	// calls: this runs for every ingest request.
+	if q.scratch == nil {
+		q.scratch = map[plan.Meter]int64{}
+	}
+	q.scratch[m] = q.used.Get(m) + q.pending[m] + q.pendingOld[m]
+	d := plan.Decide(q.plan, plan.Usage{Period: q.used.Period, Used: q.scratch}, m, n, now)
 	if d.Allowed && n > 0 {
 		if q.pending == nil {
 			q.pending = map[plan.Meter]int64{}

@@ -146,3 +146,21 @@ func TestLeadWindowOrderAndBound(t *testing.T) {
 		t.Fatalf("window bound: %d entries, first %d, last %d", len(l.Window), l.Window[0].SignalID, l.Window[len(l.Window)-1].SignalID)
 	}
 }
+
+// BenchmarkSignalQuotaCheck is the per-request cost of the signal quota on
+// the ingest path once the view is loaded (target < 1 µs, no I/O).
+func BenchmarkSignalQuotaCheck(b *testing.B) {
+	t0 := time.Date(2026, 2, 1, 0, 0, 0, 0, time.UTC)
+	q := &orgQuota{plan: plan.Plan{ID: "p", Limits: plan.Limits{Signals: 1 << 60}}, period: plan.PeriodFor(t0, t0),
+		used: plan.Usage{Period: plan.PeriodFor(t0, t0), Used: map[plan.Meter]int64{}}, fetched: t0, ok: true, rotated: t0}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if q.stale(t0) {
+			b.Fatal("stale")
+		}
+		if d := q.reserve(plan.MeterSignals, 1, t0); !d.Allowed {
+			b.Fatal("refused")
+		}
+	}
+}
