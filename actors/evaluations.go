@@ -314,6 +314,7 @@ type WeightChange struct {
 type RefinementPreview struct {
 	BaseModelID   string          `json:"base_model_id"`
 	Feedback      int             `json:"feedback"`
+	Outcomes      int             `json:"outcomes"`       // leads labelled by their account's CRM outcome
 	MatchedBefore int             `json:"matched_before"` // rows whose grade equalled the expected one
 	MatchedAfter  int             `json:"matched_after"`
 	Rows          []RefinementRow `json:"rows"`
@@ -374,11 +375,37 @@ func (c *Client) previewRefinement(ctx context.Context, org string) (*Refinement
 		items = append(items, item{f, ev, vals})
 		ex = append(ex, refine.Example{Values: vals, Target: refine.TargetFor(f.ExpectedGrade, th)})
 	}
+	// CRM outcomes are the other labels (SPEC §3.5): the people of won
+	// accounts should score hot, of lost ones cold. Leads with feedback keep
+	// the person's verdict.
+	skip := map[string]bool{}
+	for _, it := range items {
+		skip[it.ev.LeadID] = true
+	}
+	outcomes, err := c.env.outcomeLabels(ctx, org, skip)
+	if err != nil {
+		return nil, err
+	}
+	for _, o := range outcomes {
+		ev, err := c.env.loadEvaluation(ctx, org, o.evalID)
+		if err != nil {
+			continue
+		}
+		vals := map[string]float64{}
+		for _, ct := range ev.Contributions {
+			vals[ct.Feature] += ct.Value
+		}
+		g := score.GradeCold
+		if o.won {
+			g = score.GradeHot
+		}
+		ex = append(ex, refine.Example{Values: vals, Target: refine.TargetFor(g, th)})
+	}
 	res, err := refine.Fit(comp.Model.Intercept, comp.Model.Weights, ex, refine.Options{})
 	if err != nil {
 		return nil, err
 	}
-	p := &RefinementPreview{BaseModelID: base.ID, Feedback: len(items), base: base, pending: pending,
+	p := &RefinementPreview{BaseModelID: base.ID, Feedback: len(items), Outcomes: len(outcomes), base: base, pending: pending,
 		fitted: &icp.Fitted{Intercept: res.Intercept, Weights: res.Weights}, Rows: []RefinementRow{}}
 	for _, it := range items {
 		z := refine.Logit(res.Intercept, res.Weights, it.values)
@@ -410,8 +437,8 @@ func (c *Client) previewRefinement(ctx context.Context, org string) (*Refinement
 		}
 		return p.Changes[i].Feature < p.Changes[j].Feature
 	})
-	p.Summary = fmt.Sprintf("%d feedback: the current model gives the expected grade for %d, the refined model for %d; %d weights move.",
-		p.Feedback, p.MatchedBefore, p.MatchedAfter, len(p.Changes))
+	p.Summary = fmt.Sprintf("%d feedback and %d CRM outcomes: the current model gives the expected grade for %d of the feedback leads, the refined model for %d; %d weights move.",
+		p.Feedback, p.Outcomes, p.MatchedBefore, p.MatchedAfter, len(p.Changes))
 	if len(p.Changes) > 0 {
 		c0 := p.Changes[0]
 		p.Summary += fmt.Sprintf(" Largest change: %s %.2f → %.2f.", c0.Feature, c0.Old, c0.New)

@@ -66,38 +66,13 @@ func (c *Client) ModelQuality(ctx context.Context, caller tenant.Caller, org, mo
 		items = append(items, labelled{f.EvaluationID, f.ExpectedGrade != score.GradeCold})
 		q.FromFeedback++
 	}
-	// Outcomes: accounts whose attributes say won or lost; their evaluated
-	// leads (aprop index) take the label, each with its latest evaluation.
-	err = c.env.Store.Scan(ctx, append(store.TenantKey(org, "acct"), '/'), nil, func(it store.Item) error {
-		var a Account
-		if err := json.Unmarshal(it.Value, &a); err != nil {
-			return err
-		}
-		var won bool
-		switch strings.ToLower(attrString(a.Attributes, "outcome")) {
-		case "won", "closed won", "closed_won":
-			won = true
-		case "lost", "closed lost", "closed_lost":
-		default:
-			return nil
-		}
-		return c.env.Store.Scan(ctx, keyPropensityPrefix(org, a.ID), nil, func(p store.Item) error {
-			lead := string(p.Key[len(keyPropensityPrefix(org, a.ID)):])
-			if seen[lead] {
-				return nil
-			}
-			l, _, err := c.env.loadLead(ctx, org, lead)
-			if err != nil || l == nil || l.Evaluation == nil {
-				return err
-			}
-			seen[lead] = true
-			items = append(items, labelled{l.Evaluation.ID, won})
-			q.FromOutcomes++
-			return nil
-		})
-	})
+	outcomes, err := c.env.outcomeLabels(ctx, org, seen)
 	if err != nil {
-		return nil, storeErr(err)
+		return nil, err
+	}
+	for _, o := range outcomes {
+		items = append(items, labelled{o.evalID, o.won})
+		q.FromOutcomes++
 	}
 	var probs []float64
 	var ys []bool
@@ -139,4 +114,46 @@ func (c *Client) ModelQuality(ctx context.Context, caller tenant.Caller, org, mo
 	}
 	q.Note = "in-sample on feedback and outcome labels; run trailspark backtest for held-out numbers on a labelled CSV"
 	return q, nil
+}
+
+// outcomeLabel is a lead labelled by its account's CRM outcome.
+type outcomeLabel struct {
+	leadID, evalID string
+	won            bool
+}
+
+// outcomeLabels finds the accounts whose attributes say won or lost (CRM
+// sync sets attributes.outcome) and labels their evaluated leads (the
+// aprop index), each with its latest evaluation; leads in skip (already
+// labelled by feedback) are left out and added to it.
+func (e *Env) outcomeLabels(ctx context.Context, org string, skip map[string]bool) ([]outcomeLabel, error) {
+	var out []outcomeLabel
+	err := e.Store.Scan(ctx, append(store.TenantKey(org, "acct"), '/'), nil, func(it store.Item) error {
+		var a Account
+		if err := json.Unmarshal(it.Value, &a); err != nil {
+			return err
+		}
+		var won bool
+		switch strings.ToLower(attrString(a.Attributes, "outcome")) {
+		case "won", "closed won", "closed_won":
+			won = true
+		case "lost", "closed lost", "closed_lost":
+		default:
+			return nil
+		}
+		return e.Store.Scan(ctx, keyPropensityPrefix(org, a.ID), nil, func(p store.Item) error {
+			lead := string(p.Key[len(keyPropensityPrefix(org, a.ID)):])
+			if skip[lead] {
+				return nil
+			}
+			l, _, err := e.loadLead(ctx, org, lead)
+			if err != nil || l == nil || l.Evaluation == nil {
+				return err
+			}
+			skip[lead] = true
+			out = append(out, outcomeLabel{leadID: lead, evalID: l.Evaluation.ID, won: won})
+			return nil
+		})
+	})
+	return out, storeErr(err)
 }

@@ -356,3 +356,47 @@ func TestModelQualityFromFeedback(t *testing.T) {
 		t.Errorf("metrics %+v: the demo requests should rank first", q.Metrics)
 	}
 }
+
+// TestRefinementUsesOutcomes: CRM outcomes on accounts (won/lost) label
+// their evaluated people for refinement and model quality.
+func TestRefinementUsesOutcomes(t *testing.T) {
+	e := newEnv(t)
+	ann := e.user("ann")
+	o := e.org(ann, "Outcomes")
+	base := "/api/v1/orgs/" + o.ID
+	k := e.key(o.ID, ann.Token, map[string]any{"name": "web"})
+	for _, a := range []map[string]any{
+		{"name": "Won Co", "domain": "won-co.com", "attributes": map[string]any{"outcome": "won"}},
+		{"name": "Lost Co", "domain": "lost-co.com", "attributes": map[string]any{"outcome": "Closed Lost"}},
+	} {
+		e.ok(e.do("POST", base+"/accounts", ann.Token, a), http.StatusCreated, nil)
+	}
+	var evs []actors.Evaluation
+	for _, email := range []string{"a@won-co.com", "b@lost-co.com", "c@other-co.com"} {
+		e.ok(e.do("POST", "/api/signal-staging/webhook/"+k.Key, "", map[string]any{"email": email, "event": "Viewed"}), http.StatusAccepted, nil)
+		var l list[actors.Lead]
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+			e.ok(e.do("GET", base+"/leads?email="+email, ann.Token, nil), http.StatusOK, &l)
+			if len(l.Items) == 1 && l.Items[0].SignalCount == 1 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("lead %s not processed", email)
+			}
+		}
+		var ev actors.Evaluation
+		e.ok(e.do("POST", base+"/leads/"+l.Items[0].ID+"/evaluate", ann.Token, nil), http.StatusCreated, &ev)
+		evs = append(evs, ev)
+	}
+	e.ok(e.do("POST", base+"/evaluations/"+evs[2].ID+"/feedback", ann.Token, map[string]any{"reason": "talked to them, keen", "expected_grade": "warm"}), http.StatusCreated, nil)
+	var pv actors.RefinementPreview
+	e.ok(e.do("POST", base+"/refinements/preview", ann.Token, nil), http.StatusOK, &pv)
+	if pv.Feedback != 1 || pv.Outcomes != 2 || !strings.Contains(pv.Summary, "2 CRM outcomes") {
+		t.Errorf("preview %+v: want 1 feedback and 2 outcome labels", pv)
+	}
+	var q actors.ModelQuality
+	e.ok(e.do("GET", base+"/icp-models/icp_starter/quality", ann.Token, nil), http.StatusOK, &q)
+	if q.FromOutcomes != 2 || q.FromFeedback != 1 || q.Labelled != 3 {
+		t.Errorf("quality %+v: want 2 outcome and 1 feedback labels", q)
+	}
+}
