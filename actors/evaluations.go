@@ -312,14 +312,17 @@ type WeightChange struct {
 
 // RefinementPreview is what applying pending feedback would do.
 type RefinementPreview struct {
-	BaseModelID   string          `json:"base_model_id"`
-	Feedback      int             `json:"feedback"`
-	Outcomes      int             `json:"outcomes"`       // leads labelled by their account's CRM outcome
-	MatchedBefore int             `json:"matched_before"` // rows whose grade equalled the expected one
-	MatchedAfter  int             `json:"matched_after"`
-	Rows          []RefinementRow `json:"rows"`
-	Changes       []WeightChange  `json:"changes"` // largest moves first
-	Summary       string          `json:"summary"`
+	BaseModelID string `json:"base_model_id"`
+	Feedback    int    `json:"feedback"`
+	Outcomes    int    `json:"outcomes"` // leads labelled by their account's CRM outcome
+	// HalfLifeDays are learned per signal type when there are at least
+	// MinHalfLifeLabels labels (and they beat the current ones held out).
+	HalfLifeDays  map[string]float64 `json:"half_life_days,omitempty"`
+	MatchedBefore int                `json:"matched_before"` // rows whose grade equalled the expected one
+	MatchedAfter  int                `json:"matched_after"`
+	Rows          []RefinementRow    `json:"rows"`
+	Changes       []WeightChange     `json:"changes"` // largest moves first
+	Summary       string             `json:"summary"`
 	fitted        *icp.Fitted
 	base          *tenant.ModelVersion
 	pending       []Feedback
@@ -386,10 +389,27 @@ func (c *Client) previewRefinement(ctx context.Context, org string) (*Refinement
 	if err != nil {
 		return nil, err
 	}
+	var windows []labelledWindow // for learning half-lives
+	addWindow := func(leadID string, ev *Evaluation, converts bool) error {
+		l, _, err := c.env.loadLead(ctx, org, leadID)
+		if err != nil || l == nil {
+			return err
+		}
+		windows = append(windows, labelledWindow{window: l.Window, evaluatedAt: ev.EvaluatedAt, converts: converts})
+		return nil
+	}
+	for _, it := range items {
+		if err := addWindow(it.ev.LeadID, it.ev, it.fb.ExpectedGrade != score.GradeCold); err != nil {
+			return nil, storeErr(err)
+		}
+	}
 	for _, o := range outcomes {
 		ev, err := c.env.loadEvaluation(ctx, org, o.evalID)
 		if err != nil {
 			continue
+		}
+		if err := addWindow(o.leadID, ev, o.won); err != nil {
+			return nil, storeErr(err)
 		}
 		vals := map[string]float64{}
 		for _, ct := range ev.Contributions {
@@ -405,8 +425,12 @@ func (c *Client) previewRefinement(ctx context.Context, org string) (*Refinement
 	if err != nil {
 		return nil, err
 	}
-	p := &RefinementPreview{BaseModelID: base.ID, Feedback: len(items), Outcomes: len(outcomes), base: base, pending: pending,
-		fitted: &icp.Fitted{Intercept: res.Intercept, Weights: res.Weights}, Rows: []RefinementRow{}}
+	// With enough labels, half-lives are learned per signal type (the
+	// weights above were fitted on the stored decayed values; re-scoring
+	// then applies both).
+	hl := learnHalfLives(windows)
+	p := &RefinementPreview{BaseModelID: base.ID, Feedback: len(items), Outcomes: len(outcomes), HalfLifeDays: hl, base: base, pending: pending,
+		fitted: &icp.Fitted{Intercept: res.Intercept, Weights: res.Weights, HalfLifeDays: hl}, Rows: []RefinementRow{}}
 	for _, it := range items {
 		z := refine.Logit(res.Intercept, res.Weights, it.values)
 		prob := 1 / (1 + math.Exp(-z))

@@ -403,6 +403,9 @@ func normWords(s string) string {
 type Fitted struct {
 	Intercept float64            `json:"intercept"`
 	Weights   map[string]float64 `json:"weights"`
+	// HalfLifeDays are per-signal-type half-lives learned from outcomes
+	// (engine/learn.HalfLives); they override the definition's.
+	HalfLifeDays map[string]float64 `json:"half_life_days,omitempty"`
 }
 
 // CompileFitted compiles d and applies the learned overrides f (nil: none).
@@ -414,6 +417,11 @@ func CompileFitted(d Definition, version string, f *Fitted) *Compiled {
 	c.Model.Intercept = f.Intercept
 	for k, w := range f.Weights {
 		c.Model.Weights[k] = w
+	}
+	for k, d := range f.HalfLifeDays {
+		if d > 0 {
+			c.Model.HalfLives[k] = time.Duration(d * float64(24*time.Hour))
+		}
 	}
 	return c
 }
