@@ -562,6 +562,8 @@ func otherWalk(path string) string {
 		return "TestDestinationsOpenAPI"
 	case strings.Contains(path, "/billing") || strings.HasSuffix(path, "/usage"):
 		return "TestBillingOpenAPI"
+	case strings.HasPrefix(path, "/api/signal-staging/connector/"):
+		return "TestConnectorTranslatedIngestion"
 	case scoringPath(path):
 		return "TestScoringOpenAPI"
 	case strings.Contains(path, "/connections") || strings.HasPrefix(path, "/api/oauth/"):

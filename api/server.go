@@ -95,6 +95,7 @@ func New(client *actors.Client, opts Options) *Server {
 	ing.POST("/signal-staging/webhook", s.webhookBearer)
 	ing.POST("/signal-staging/webhook/:a", s.webhookOne)
 	ing.POST("/signal-staging/webhook/:a/:b", s.webhookTwo)
+	ing.POST("/signal-staging/connector/:connector/:apiKey", s.connectorWebhook) // translated by a connector plugin (api/translate.go)
 	ing.POST("/signal-staging/bulk", s.bulk)
 	ing.POST("/signal-staging/bulk/:apiKey", s.bulk)
 	ing.POST("/product-orgs/webhook", s.productOrgWebhook)
