@@ -143,7 +143,7 @@ func (e *Env) reevaluateCounted(ctx context.Context, org, leadID string, cfg *sc
 		if writes, err = appendOutbox(ctx, e, org, ev, l, writes); err != nil { // actors/outbox.go
 			return nil, storeErr(err)
 		}
-		uw, err := e.countAPIEvaluation(ctx, org, snap, shard)
+		uw, counted, err := e.countAPIEvaluation(ctx, org, snap, shard)
 		if err != nil {
 			return nil, err
 		}
@@ -159,6 +159,13 @@ func (e *Env) reevaluateCounted(ctx context.Context, org, leadID string, cfg *sc
 			}
 			return nil, storeErr(err)
 		}
+		// Re-scoring reserved its evaluation in the quota view; evaluate-now
+		// ("api") checked the exact counters instead and reserved nothing.
+		var reserved map[plan.Meter]int64
+		if shard != "api" {
+			reserved = map[plan.Meter]int64{plan.MeterEvaluations: 1}
+		}
+		e.quotaFor(org).observe(counted.period, counted.shard, counted.cur, reserved)
 		return ev, nil
 	}
 	return nil, errs.Unavailable("the lead is being updated; retry", nil)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/trailspark/trailspark/engine/credential"
 	"github.com/trailspark/trailspark/engine/errs"
 	"github.com/trailspark/trailspark/engine/identity"
 	"github.com/trailspark/trailspark/engine/outbox"
@@ -65,6 +66,52 @@ func appendOutbox(ctx context.Context, env *Env, org string, ev *Evaluation, l *
 		return nil, fmt.Errorf("outbox: %w", err)
 	}
 	return append(w, ow...), nil
+}
+
+// enqueueEvent writes an event delivery to every active webhook
+// destination of org (CRM destinations take evaluations only). Best
+// effort: an event lost to a crash before this write is not re-sent.
+func enqueueEvent(ctx context.Context, env *Env, org, event string, data any, at time.Time) error {
+	st := env.outbox()
+	dests, err := st.destinations(ctx, org)
+	if err != nil {
+		return err
+	}
+	raw, err := json.Marshal(data)
+	if err != nil {
+		return err
+	}
+	var w []store.Write
+	for i := range dests {
+		d := &dests[i]
+		if d.Kind != outbox.KindWebhook || !d.SendEvaluations {
+			continue
+		}
+		id, err := credential.NewID(env.Rand, "evt_")
+		if err != nil {
+			return err
+		}
+		seq := fmt.Sprintf("%016x-%s", uint64(at.UnixNano()), strings.TrimPrefix(id, "evt_"))
+		// LeadID keys change-only and coalescing: an event stands alone.
+		it := outbox.Item{Seq: seq, Destination: d.ID, LeadID: "event:" + id, Event: event, Data: raw,
+			Status: outbox.StatusPending, NextAttemptAt: at, CreatedAt: at, UpdatedAt: at}
+		buf, err := json.Marshal(it)
+		if err != nil {
+			return err
+		}
+		w = append(w, store.Write{Key: keyOutbox(org, d.ID, seq), Value: buf, Expected: 0})
+	}
+	if len(w) == 0 {
+		return nil
+	}
+	if _, err := env.Store.SaveBatch(ctx, w); err != nil {
+		return err
+	}
+	if env.client != nil {
+		env.client.StartDeliveries()
+		st.nudge()
+	}
+	return nil
 }
 
 func outboxSeq(ev *Evaluation) string {

@@ -400,6 +400,10 @@ func itemState(it *outbox.Item) outbox.State {
 // webhook delivers one item to a webhook destination.
 func (r *round) webhook(ctx context.Context, q *queued) {
 	it := &q.item
+	if it.Event != "" {
+		r.webhookEvent(ctx, q)
+		return
+	}
 	var pi *propInfo
 	if it.AccountID != "" {
 		pi = r.propensity(ctx, it.AccountID)
@@ -441,10 +445,39 @@ func (r *round) webhook(ctx context.Context, q *queued) {
 		r.fail(ctx, q, connector.Permanent("encode body: %v", err))
 		return
 	}
+	if r.post(ctx, q, secret, body) {
+		r.saveState(ctx, it.LeadID, next)
+		r.finish(ctx, q, outbox.StatusDelivered, "")
+	}
+}
+
+// webhookEvent delivers an event item (no change-only check: every
+// event is news).
+func (r *round) webhookEvent(ctx context.Context, q *queued) {
+	it := &q.item
+	secret, err := r.w.env.openString(secretAD, r.d.SecretSealed)
+	if err != nil || secret == "" {
+		r.fail(ctx, q, connector.Permanent("the destination's signing secret cannot be read; rotate it"))
+		return
+	}
+	body, err := outbox.WebhookEvent{ID: it.Seq, Type: it.Event, CreatedAt: it.CreatedAt, Organization: r.org, Destination: r.d.ID, Data: it.Data}.Body()
+	if err != nil {
+		r.fail(ctx, q, connector.Permanent("encode body: %v", err))
+		return
+	}
+	if r.post(ctx, q, secret, body) {
+		r.finish(ctx, q, outbox.StatusDelivered, "")
+	}
+}
+
+// post sends a signed webhook body; it reports success, having recorded
+// a failure otherwise.
+func (r *round) post(ctx context.Context, q *queued, secret string, body []byte) bool {
+	it := &q.item
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, r.d.URL, bytes.NewReader(body))
 	if err != nil {
 		r.fail(ctx, q, connector.Permanent("bad url: %v", err))
-		return
+		return false
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "TrailSpark-Webhooks/1")
@@ -453,17 +486,16 @@ func (r *round) webhook(ctx context.Context, q *queued) {
 	resp, err := r.w.http.Do(req)
 	if err != nil {
 		if ctx.Err() != nil {
-			return // stopping: the item stays queued as it was
+			return false // stopping: the item stays queued as it was
 		}
 		r.fail(ctx, q, connector.Retryable("%v", err))
-		return
+		return false
 	}
 	rb, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
 	_ = resp.Body.Close()
 	if herr := outbox.HTTPError(resp.StatusCode, resp.Header.Get("Retry-After"), string(rb), r.now); herr != nil {
 		r.fail(ctx, q, herr)
-		return
+		return false
 	}
-	r.saveState(ctx, it.LeadID, next)
-	r.finish(ctx, q, outbox.StatusDelivered, "")
+	return true
 }

@@ -117,30 +117,34 @@ func (p *processor) commitCounter(next partitionUsage, ver store.Version) {
 	p.counter.cur, p.counter.ver = next, ver
 	ds, da, de := next.Signals-before.Signals, next.ActiveLeads-before.ActiveLeads, next.Evaluations-before.Evaluations
 	q := p.env.quotaFor(p.org)
-	q.crossings(p.env, p.org, ds, da, de)
+	q.observe(p.counter.period, "p"+strconv.Itoa(p.partition), next,
+		map[plan.Meter]int64{plan.MeterSignals: ds, plan.MeterEvaluations: de})
+	q.crossings(p.env, p.org, before, next)
 	p.env.countUnits(p.org, string(plan.MeterSignals), ds)
 	p.env.countUnits(p.org, string(plan.MeterActiveLeads), da)
 	p.env.countUnits(p.org, string(plan.MeterEvaluations), de)
-	q.committed(plan.MeterSignals, ds)
-	q.committed(plan.MeterActiveLeads, da)
-	q.committed(plan.MeterEvaluations, de)
 }
 
 // crossings reports thresholds the org's totals cross with these counts.
-func (q *orgQuota) crossings(e *Env, org string, signals, active, evals int64) {
+// (After observe: the org's counted totals already include the counts.)
+func (q *orgQuota) crossings(e *Env, org string, before, next partitionUsage) {
 	q.mu.Lock()
 	if !q.ok {
 		q.mu.Unlock()
 		return
 	}
-	p, u := q.plan, q.inUse()
+	p, u := q.plan, plan.Usage{Used: map[plan.Meter]int64{}}
+	for m, n := range q.used.Used {
+		u.Used[m] = n
+	}
 	q.mu.Unlock()
 	for _, c := range []struct {
 		m plan.Meter
 		n int64
-	}{{plan.MeterSignals, signals}, {plan.MeterActiveLeads, active}, {plan.MeterEvaluations, evals}} {
+	}{{plan.MeterSignals, next.Signals - before.Signals}, {plan.MeterActiveLeads, next.ActiveLeads - before.ActiveLeads},
+		{plan.MeterEvaluations, next.Evaluations - before.Evaluations}} {
 		if c.n > 0 {
-			e.usageCrossed(org, c.m, u.Get(c.m), u.Get(c.m)+c.n, p.Limits.Get(c.m))
+			e.usageCrossed(org, c.m, u.Get(c.m)-c.n, u.Get(c.m), p.Limits.Get(c.m))
 		}
 	}
 }
@@ -192,8 +196,11 @@ type orgQuota struct {
 	// (a failed flush that evaluates again) stops counting after at most
 	// two rotations instead of leaking. Reloads keep them.
 	pending, pendingOld map[plan.Meter]int64
-	rotated             time.Time
-	scratch             map[plan.Meter]int64 // reserve's per-call usage
+	// counters are the period's usage counters by key suffix ("p3",
+	// "api", …), the larger of what was read and what this node wrote.
+	counters map[string]partitionUsage
+	rotated  time.Time
+	scratch  map[plan.Meter]int64 // reserve's per-call usage
 }
 
 // pendingTTL is how long a reservation counts before it must have been
@@ -202,27 +209,51 @@ const pendingTTL = 10 * time.Second
 
 const quotaTTL = 2 * time.Second
 
-// committed moves counted units from pending to used (a processor wrote
-// its counter on this node).
-func (q *orgQuota) committed(m plan.Meter, n int64) {
-	if n <= 0 {
-		return
-	}
+// observe records a counter this node just wrote (its key's suffix and
+// absolute value) and moves the units it added from pending to counted.
+// Counters only grow within a period, so the view keeps, per counter key,
+// the larger of what it read and what was written: a reload that already
+// saw the write and this observation never count the same units twice,
+// whichever comes first.
+func (q *orgQuota) observe(period plan.Period, suffix string, cur partitionUsage, added map[plan.Meter]int64) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if !q.ok {
+	if !q.ok || q.period != period {
 		return
 	}
-	q.used.Add(m, n)
-	rest := n
-	for _, p := range []map[plan.Meter]int64{q.pendingOld, q.pending} {
-		if p == nil || rest == 0 {
-			continue
-		}
-		d := min(p[m], rest)
-		p[m] -= d
-		rest -= d
+	if q.counters == nil {
+		q.counters = map[string]partitionUsage{}
 	}
+	q.counters[suffix] = maxUsage(q.counters[suffix], cur)
+	q.recount()
+	for m, n := range added {
+		rest := n
+		for _, p := range []map[plan.Meter]int64{q.pendingOld, q.pending} {
+			if p == nil || rest <= 0 {
+				continue
+			}
+			d := min(p[m], rest)
+			p[m] -= d
+			rest -= d
+		}
+	}
+}
+
+func maxUsage(a, b partitionUsage) partitionUsage {
+	return partitionUsage{Signals: max(a.Signals, b.Signals), ActiveLeads: max(a.ActiveLeads, b.ActiveLeads),
+		Evaluations: max(a.Evaluations, b.Evaluations), APIEvaluations: max(a.APIEvaluations, b.APIEvaluations), UpTo: max(a.UpTo, b.UpTo)}
+}
+
+// recount sets used from the counters (q.mu held).
+func (q *orgQuota) recount() {
+	var s partitionUsage
+	for _, c := range q.counters {
+		s.Signals += c.Signals
+		s.ActiveLeads += c.ActiveLeads
+		s.Evaluations += c.Evaluations + c.APIEvaluations
+	}
+	q.used = plan.Usage{Period: q.period, Used: map[plan.Meter]int64{plan.MeterSignals: s.Signals,
+		plan.MeterActiveLeads: s.ActiveLeads, plan.MeterEvaluations: s.Evaluations}}
 }
 
 // inUse is counted plus pending units of m.
@@ -257,20 +288,34 @@ func (q *orgQuota) refresh(ctx context.Context, e *Env, org string, snap *billin
 // reload reads the plan from snap and the usage from the counters.
 func (q *orgQuota) reload(ctx context.Context, e *Env, org string, snap *billingSnapshot, now time.Time) error {
 	period := plan.PeriodFor(snap.Anchor, now)
-	pu, err := e.sumPartitionUsage(ctx, org, period)
+	base := keyUsagePeriod(org, tenant.PeriodKey(period))
+	read := map[string]partitionUsage{}
+	err := e.Store.Scan(ctx, base, nil, func(it store.Item) error {
+		var pu partitionUsage
+		if err := json.Unmarshal(it.Value, &pu); err != nil {
+			return err
+		}
+		read[string(it.Key[len(base):])] = pu
+		return nil
+	})
 	if err != nil {
-		return err
+		return storeErr(err)
 	}
-	u := plan.Usage{Period: period, Used: map[plan.Meter]int64{plan.MeterSignals: pu.Signals, plan.MeterActiveLeads: pu.ActiveLeads,
-		plan.MeterEvaluations: pu.Evaluations + pu.APIEvaluations}}
 	q.mu.Lock()
 	switch {
-	case q.ok && !q.period.Contains(now):
-		q.pending, q.pendingOld, q.rotated = nil, nil, now // a new period: nothing pending carries over
+	case q.ok && q.period != period:
+		q.pending, q.pendingOld, q.rotated, q.counters = nil, nil, now, nil // a new period: nothing carries over
 	case now.Sub(q.rotated) >= pendingTTL:
 		q.pendingOld, q.pending, q.rotated = q.pending, nil, now
 	}
-	q.plan, q.period, q.used, q.fetched, q.ok = snap.Plan, period, u, now, true
+	if q.counters == nil {
+		q.counters = map[string]partitionUsage{}
+	}
+	for k, pu := range read {
+		q.counters[k] = maxUsage(q.counters[k], pu)
+	}
+	q.plan, q.period, q.fetched, q.ok = snap.Plan, period, now, true
+	q.recount()
 	q.mu.Unlock()
 	return nil
 }
@@ -316,26 +361,40 @@ func (e *Env) usageCrossed(org string, m plan.Meter, before, after, limit int64)
 	for _, pct := range plan.Crossed(before, after, limit) {
 		e.Log.Warn("usage threshold crossed", "event", "usage.threshold", "org", org, "meter", string(m), "percent", pct, "used", after, "limit", limit)
 		e.metrics().crossings.WithLabelValues(org, string(m), strconv.Itoa(pct)).Inc()
+		// The event also goes to the org's webhook destinations.
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if err := enqueueEvent(ctx, e, org, "usage.threshold", map[string]any{"meter": string(m), "percent": pct, "used": after, "limit": limit}, e.now()); err != nil {
+			e.Log.Warn("usage threshold event not queued for webhooks", "org", org, "meter", string(m), "error", err)
+		}
+		cancel()
 		if e.OnUsageThreshold != nil {
 			e.OnUsageThreshold(org, string(m), pct)
 		}
 	}
 }
 
+// apiCount is what an API-path counter write wrote, for the quota view.
+type apiCount struct {
+	period plan.Period
+	shard  string
+	cur    partitionUsage
+}
+
 // countAPIEvaluation returns the write counting one evaluation made
 // outside ingestion (evaluate-now, re-scoring) in the period's "api"
 // counter, at the version read: it joins the evaluation's own atomic
 // write, whose compare-and-set retry re-reads it.
-func (e *Env) countAPIEvaluation(ctx context.Context, org string, snap *billingSnapshot, shard string) (store.Write, error) {
-	key := store.TenantKey(org, "usage", tenant.PeriodKey(plan.PeriodFor(snap.Anchor, e.now())), shard)
+func (e *Env) countAPIEvaluation(ctx context.Context, org string, snap *billingSnapshot, shard string) (store.Write, apiCount, error) {
+	period := plan.PeriodFor(snap.Anchor, e.now())
+	key := store.TenantKey(org, "usage", tenant.PeriodKey(period), shard)
 	var pu partitionUsage
 	ver, err := e.loadJSON(ctx, key, &pu)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		return store.Write{}, storeErr(err)
+		return store.Write{}, apiCount{}, storeErr(err)
 	}
 	pu.APIEvaluations++
 	b, _ := json.Marshal(pu)
-	return store.Write{Key: key, Value: b, Expected: ver}, nil
+	return store.Write{Key: key, Value: b, Expected: ver}, apiCount{period: period, shard: shard, cur: pu}, nil
 }
 
 // checkQuota refuses one more unit of a processing-side meter

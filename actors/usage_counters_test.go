@@ -2,6 +2,7 @@ package actors
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"testing"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/trailspark/trailspark/engine/mapping"
 	"github.com/trailspark/trailspark/engine/plan"
+	"github.com/trailspark/trailspark/engine/tenant"
 	"github.com/trailspark/trailspark/store"
 )
 
@@ -82,46 +84,50 @@ func TestUsageCountersSurviveReplay(t *testing.T) {
 }
 
 // The quota view refuses at the limit, counts reservations until their
-// commit, keeps them across reloads, and lets them expire when they never
-// commit.
+// commit, never counts a written counter twice (whether a reload or the
+// writer's observation comes first), keeps pending reservations across
+// reloads, and lets them expire when they never commit.
 func TestOrgQuotaReservations(t *testing.T) {
 	env := queueEnv(t)
 	ctx := context.Background()
 	t0 := time.Date(2026, 2, 1, 0, 0, 0, 0, time.UTC)
-	snap := &billingSnapshot{Anchor: t0, Plan: plan.Plan{ID: "p", Limits: plan.Limits{Evaluations: 2}}}
+	snap := &billingSnapshot{Anchor: t0, Plan: plan.Plan{ID: "p", Limits: plan.Limits{Evaluations: 3}}}
+	period := plan.PeriodFor(t0, t0)
 	q := &orgQuota{}
 	if err := q.reload(ctx, env, mergeOrg, snap, t0); err != nil {
 		t.Fatal(err)
 	}
-	for i, want := range []bool{true, true, false} {
+	for i, want := range []bool{true, true, true, false} {
 		if d := q.reserve(plan.MeterEvaluations, 1, t0); d.Allowed != want {
 			t.Fatalf("reservation %d: allowed %v, want %v", i, d.Allowed, want)
 		}
 	}
-	q.committed(plan.MeterEvaluations, 1) // one reservation written: counted now, no longer pending
-	if u := q.inUse(); u.Get(plan.MeterEvaluations) != 2 {
-		t.Fatalf("in use %v, want 2 (1 counted + 1 pending)", u.Used)
+	// Partition 0 writes its counter with one evaluation; a reload sees the
+	// write before the writer's observation arrives: still counted once.
+	cur := partitionUsage{Evaluations: 1}
+	b, _ := json.Marshal(cur)
+	if _, err := env.Store.Save(ctx, keyPartitionUsage(mergeOrg, tenant.PeriodKey(period), 0), b, 0); err != nil {
+		t.Fatal(err)
 	}
-	// A reload soon after keeps the pending one (its write may be in flight).
 	if err := q.reload(ctx, env, mergeOrg, snap, t0.Add(time.Second)); err != nil {
 		t.Fatal(err)
 	}
-	if d := q.reserve(plan.MeterEvaluations, 1, t0.Add(time.Second)); !d.Allowed {
-		// The reload read the counters (0 here: nothing was written to the
-		// store in this test) plus 1 pending: one more fits.
-		t.Fatalf("after a reload: %v", q.inUse().Used)
+	q.observe(period, "p0", cur, map[plan.Meter]int64{plan.MeterEvaluations: 1})
+	if u := q.inUse(); u.Get(plan.MeterEvaluations) != 3 {
+		t.Fatalf("in use %v, want 3 (1 counted + 2 pending)", u.Used)
 	}
 	if d := q.reserve(plan.MeterEvaluations, 1, t0.Add(time.Second)); d.Allowed {
-		t.Fatalf("2 pending reservations are at the limit: %v", q.inUse().Used)
+		t.Fatalf("at the limit: %v", q.inUse().Used)
 	}
-	// Reservations that never commit expire after two rotations.
-	for _, at := range []time.Time{t0.Add(pendingTTL + time.Second), t0.Add(2*pendingTTL + 2*time.Second)} {
+	// The two other reservations never commit: they expire after two
+	// rotations; the counted one stays.
+	for _, at := range []time.Time{t0.Add(pendingTTL + 2*time.Second), t0.Add(2*pendingTTL + 3*time.Second)} {
 		if err := q.reload(ctx, env, mergeOrg, snap, at); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if u := q.inUse(); u.Get(plan.MeterEvaluations) != 0 {
-		t.Fatalf("expired reservations still count: %v", u.Used)
+	if u := q.inUse(); u.Get(plan.MeterEvaluations) != 1 {
+		t.Fatalf("after expiry: %v, want the 1 counted", u.Used)
 	}
 }
 

@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -210,5 +211,57 @@ func TestBillingOpenAPI(t *testing.T) {
 				t.Errorf("operation %s %s not exercised by this test", method, path)
 			}
 		}
+	}
+}
+
+// TestUsageThresholdWebhook: a meter crossing 80% and 100% of its limit is
+// delivered as a signed usage.threshold event to webhook destinations.
+func TestUsageThresholdWebhook(t *testing.T) {
+	e := newEnv(t, apitest.Options{Plans: tinyPlans()})
+	t.Cleanup(e.n.Client.Close) // stop the delivery worker before the node
+	ann := e.user("ann")
+	var o orgView
+	e.ok(e.do("POST", "/api/v1/orgs", ann.Token, map[string]any{"name": "Thresholds", "subdomain": e.sub("t"),
+		"size": "11-50", "industry": "Technology", "plan": "pro"}), http.StatusCreated, &o)
+	base := "/api/v1/orgs/" + o.ID
+	hook := newHookReceiver(t)
+	e.ok(e.do("POST", base+"/destinations", ann.Token, map[string]any{"kind": "webhook", "name": "ops", "url": hook.srv.URL + "/hook"}), http.StatusCreated, nil)
+	// The pro plan allows 2 models: the first is 50%, the second 100%.
+	def := map[string]any{"intercept": -2}
+	e.ok(e.do("POST", base+"/icp-models", ann.Token, map[string]any{"definition": def}), http.StatusCreated, nil)
+	e.ok(e.do("POST", base+"/icp-models", ann.Token, map[string]any{"definition": def}), http.StatusCreated, nil)
+	var events []map[string]any
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		bodies, sigs := hook.received()
+		events = events[:0]
+		for i, b := range bodies {
+			var ev map[string]any
+			if err := json.Unmarshal(b, &ev); err != nil {
+				t.Fatal(err)
+			}
+			if ev["type"] == "usage.threshold" {
+				if sigs[i] == "" {
+					t.Errorf("unsigned event %s", b)
+				}
+				events = append(events, ev)
+			}
+		}
+		if len(events) >= 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("threshold events received: %v", events)
+		}
+	}
+	pcts := map[float64]bool{}
+	for _, ev := range events {
+		d := ev["data"].(map[string]any)
+		if d["meter"] != "models" || d["limit"] != 2.0 {
+			t.Errorf("event %v", ev)
+		}
+		pcts[d["percent"].(float64)] = true
+	}
+	if !pcts[80] || !pcts[100] {
+		t.Errorf("percents %v: want 80 and 100", pcts)
 	}
 }

@@ -10,6 +10,7 @@
 package outbox
 
 import (
+	"encoding/json"
 	"regexp"
 	"strings"
 	"time"
@@ -53,19 +54,24 @@ func Queued(s string) bool { return s == StatusPending || s == StatusFailed }
 
 // Item is one evaluation to deliver to one destination.
 type Item struct {
-	Seq          string    `json:"id"` // time-ordered, unique within the destination
-	Destination  string    `json:"destination_id"`
-	EvaluationID string    `json:"evaluation_id"`
-	LeadID       string    `json:"lead_id"`
-	AccountID    string    `json:"account_id,omitempty"`
-	Email        string    `json:"email,omitempty"`
-	CRMIDs       []string  `json:"crm_ids,omitempty"`
-	Grade        string    `json:"grade"`
-	Score        int       `json:"score"`
-	Reasoning    string    `json:"reasoning"`
-	EvaluatedAt  time.Time `json:"evaluated_at"`
-	Status       string    `json:"status"`
-	Attempts     int       `json:"attempts"`
+	Seq          string `json:"id"` // time-ordered, unique within the destination
+	Destination  string `json:"destination_id"`
+	EvaluationID string `json:"evaluation_id"`
+	// Event, when set, makes the item an event delivery of that type
+	// (e.g. "usage.threshold") with Data as its payload instead of an
+	// evaluation; only webhook destinations receive events.
+	Event       string          `json:"event,omitempty"`
+	Data        json.RawMessage `json:"data,omitempty"`
+	LeadID      string          `json:"lead_id"`
+	AccountID   string          `json:"account_id,omitempty"`
+	Email       string          `json:"email,omitempty"`
+	CRMIDs      []string        `json:"crm_ids,omitempty"`
+	Grade       string          `json:"grade"`
+	Score       int             `json:"score"`
+	Reasoning   string          `json:"reasoning"`
+	EvaluatedAt time.Time       `json:"evaluated_at"`
+	Status      string          `json:"status"`
+	Attempts    int             `json:"attempts"`
 	// NextAttemptAt is when a pending or failed item may go next.
 	NextAttemptAt time.Time `json:"next_attempt_at"`
 	// Error is the last failure (the vendor's message), with its kind.

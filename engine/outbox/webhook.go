@@ -77,6 +77,9 @@ type WebhookEvent struct {
 	// it: grade, score, probability, fit and intent scores, confidence,
 	// contributions, top signals, reasoning, model and evaluation time.
 	Evaluation json.RawMessage `json:"evaluation"`
+	// Data is an event's payload (Type other than "evaluation"), e.g.
+	// usage.threshold: {"meter","percent","used","limit","period_end"}.
+	Data json.RawMessage `json:"data,omitempty"`
 }
 
 // Body encodes the event.
