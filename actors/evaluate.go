@@ -51,6 +51,13 @@ func (l *Lead) addWindow(w WindowSignal) {
 	if len(l.Window) > maxWindow {
 		l.Window = l.Window[len(l.Window)-maxWindow:]
 	}
+	// Nothing older than the longest lookback can count again.
+	newest := l.Window[len(l.Window)-1].At
+	drop := 0
+	for drop < len(l.Window) && newest.Sub(l.Window[drop].At) > maxWindowAge {
+		drop++
+	}
+	l.Window = l.Window[drop:]
 }
 
 // EvaluationSummary is a lead's latest evaluation, kept on the lead.
@@ -99,7 +106,6 @@ func keyEvalByTime(org string, at time.Time, id string) []byte {
 func keyEvalByLead(org, lead string, at time.Time, id string) []byte {
 	return store.TenantKey(org, "leval", lead, invTime(at), id)
 }
-func keyEvalByLeadPrefix(org, lead string) []byte {
 	return append(store.TenantKey(org, "leval", lead), '/')
 }
 

@@ -170,3 +170,14 @@ func BenchmarkSignalQuotaCheck(b *testing.B) {
 		}
 	}
 }
+
+// Signals more than a year older than the newest leave the window.
+func TestLeadWindowDropsOldSignals(t *testing.T) {
+	t0 := time.Date(2026, 2, 1, 0, 0, 0, 0, time.UTC)
+	var l Lead
+	l.addWindow(WindowSignal{SignalID: 1, At: t0})
+	l.addWindow(WindowSignal{SignalID: 2, At: t0.Add(maxWindowAge + time.Hour)})
+	if len(l.Window) != 1 || l.Window[0].SignalID != 2 {
+		t.Fatalf("window %+v: want only the recent signal", l.Window)
+	}
+}

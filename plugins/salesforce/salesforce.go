@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -387,7 +386,3 @@ func (s *Salesforce) overCeiling(cfg connector.Config, instance string) error {
 	return nil
 }
 
-// isCtx reports a context error (the caller gave up).
-func isCtx(err error) bool {
-	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
-}

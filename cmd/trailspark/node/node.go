@@ -161,7 +161,7 @@ func Start(cfg Config, log hclog.Logger) (n *Node, err error) {
 	client := actors.NewClient(n.cluster, env)
 	n.client = client
 	_ = client.StartRetention(0) // signal retention (SPEC §5): hourly; client.Close stops it
-	client.StartDeliveries() // queued destination deliveries resume without waiting for new evaluations
+	client.StartDeliveries()     // queued destination deliveries resume without waiting for new evaluations
 	// Signals accepted before a restart are processed without waiting for
 	// new traffic: once ready, nudge every partition of every organization.
 	go func() {
