@@ -106,8 +106,6 @@ func keyEvalByTime(org string, at time.Time, id string) []byte {
 func keyEvalByLead(org, lead string, at time.Time, id string) []byte {
 	return store.TenantKey(org, "leval", lead, invTime(at), id)
 }
-	return append(store.TenantKey(org, "leval", lead), '/')
-}
 
 // keyPropensity is a lead's latest intent, under its account, for the
 // account's propensity (one key per lead: no write contention).

@@ -385,4 +385,3 @@ func (s *Salesforce) overCeiling(cfg connector.Config, instance string) error {
 	s.usage.Delete(usageKey(cfg, instance)) // let one call through to refresh the figure
 	return nil
 }
-
