@@ -169,6 +169,12 @@ func TestScoringEndToEnd(t *testing.T) {
 		t.Errorf("after a partial update: %v", set)
 	}
 
+	// Feedback is accepted only within 30 days of the evaluation.
+	e.n.Clock.Advance(31 * 24 * time.Hour)
+	e.login(ann)
+	e.fails(e.do("POST", base+"/evaluations/"+now.ID+"/feedback", ann.Token, map[string]any{"reason": "Too late to say so now", "expected_grade": "warm"}),
+		409, "feedback_window_closed", "")
+
 	// The account's propensity comes from its people's intent.
 	var a actors.Account
 	e.ok(e.do("GET", base+"/accounts/"+acct.ID, ann.Token, nil), http.StatusOK, &a)
