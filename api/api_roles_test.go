@@ -622,6 +622,8 @@ var matrix = []matrixRow{
 		want: [nCallers]int{401, 403, 403, 200, 200, 200, 404, 401}, prep: noPrep},
 	{name: "get usage", method: "GET", path: "/orgs/{org}/usage", min: "admin",
 		want: [nCallers]int{401, 403, 403, 200, 200, 200, 404, 401}, prep: noPrep},
+	{name: "list invoices", method: "GET", path: "/orgs/{org}/invoices", min: "admin",
+		want: [nCallers]int{401, 403, 403, 200, 200, 200, 404, 401}, prep: noPrep},
 	{name: "set overages", method: "PUT", path: "/orgs/{org}/billing/overages", min: "admin",
 		want: [nCallers]int{401, 403, 403, 200, 200, 200, 404, 401},
 		prep: func(*tenv, *roleUsers, *roleFixture) (map[string]string, any) {

@@ -17,6 +17,7 @@ func (s *Server) billingRoutes(authed *gin.RouterGroup) {
 	authed.POST("/orgs/:org/billing/cancel-change", s.cancelPlanChange)
 	authed.PUT("/orgs/:org/billing/overages", s.setOverages)
 	authed.GET("/orgs/:org/usage", s.getUsage)
+	authed.GET("/orgs/:org/invoices", s.listInvoices)
 }
 
 func (s *Server) getBilling(c *gin.Context) {
@@ -82,4 +83,9 @@ func (s *Server) getUsage(c *gin.Context) {
 	}
 	v, err := s.client.Usage(c.Request.Context(), caller(c), c.Param("org"), at)
 	respond(c, http.StatusOK, v, err)
+}
+
+func (s *Server) listInvoices(c *gin.Context) {
+	v, err := s.client.Invoices(c.Request.Context(), caller(c), c.Param("org"))
+	respondList(c, v, err)
 }

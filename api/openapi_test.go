@@ -560,7 +560,7 @@ func otherWalk(path string) string {
 		return "TestProductOrgAndSegmentOpenAPI"
 	case strings.Contains(path, "/destinations"):
 		return "TestDestinationsOpenAPI"
-	case strings.Contains(path, "/billing") || strings.HasSuffix(path, "/usage"):
+	case strings.Contains(path, "/billing") || strings.HasSuffix(path, "/usage") || strings.HasSuffix(path, "/invoices"):
 		return "TestBillingOpenAPI"
 	case strings.HasPrefix(path, "/api/signal-staging/connector/"):
 		return "TestConnectorTranslatedIngestion"

@@ -173,6 +173,18 @@ func TestUsageAndQuotas(t *testing.T) {
 		t.Errorf("past period %+v", old)
 	}
 	e.fails(e.do("GET", base+"/usage?period=soon", ann.Token, nil), http.StatusBadRequest, "invalid_format", "period")
+
+	// Invoices: computed records; the ended period on Pro (base + the
+	// prorated upgrade), the current one open on Free.
+	var inv list[actors.Invoice]
+	e.ok(e.do("GET", base+"/invoices", ann.Token, nil), http.StatusOK, &inv)
+	if len(inv.Items) != 2 || inv.Items[0].Status != "open" || inv.Items[0].Plan != "free" || inv.Items[0].TotalCents != 0 {
+		t.Fatalf("invoices %+v", inv.Items)
+	}
+	last := inv.Items[1]
+	if last.Status != "final" || last.Plan != "pro" || last.TotalCents != 3_000+1_548 || len(last.Lines) < 2 || last.Lines[1].Kind != "proration" {
+		t.Errorf("last period's invoice %+v: want Pro, base 3000 + proration 1548", last)
+	}
 }
 
 // TestBillingOpenAPI validates the billing and usage operations' responses
@@ -204,6 +216,7 @@ func TestBillingOpenAPI(t *testing.T) {
 	v.must(409, "POST", base+"/billing/cancel-change", tok, nil)
 	v.must(200, "POST", base+"/billing/change-plan", tok, map[string]any{"plan_id": "pro", "cycle": "yearly"})
 	v.must(401, "GET", base+"/billing", "", nil)
+	v.must(200, "GET", base+"/invoices", tok, nil)
 
 	for path, item := range doc.Paths.Map() {
 		for method := range item.Operations() {
