@@ -23,7 +23,11 @@ func newUsageMetrics() *usageMetrics {
 
 // Collectors are the Client's Prometheus series, for the API's registry.
 func (c *Client) Collectors() []prometheus.Collector {
-	return append([]prometheus.Collector{c.env.metrics().units, c.env.metrics().crossings}, c.RetentionCollectors()...)
+	cs := append([]prometheus.Collector{c.env.metrics().units, c.env.metrics().crossings}, c.RetentionCollectors()...)
+	if c.env.Plugins != nil {
+		cs = append(cs, c.env.Plugins.Collectors()...) // trailspark_plugin_* (docs/plugins.md)
+	}
+	return cs
 }
 
 func (e *Env) metrics() *usageMetrics {

@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -101,6 +102,8 @@ type syncRun struct {
 	conn  string
 	trig  string
 	kinds []SyncKindProgress
+	// errors name the records the sync could not use (the first 100).
+	errors []JobLineError
 }
 
 func (sr *syncRun) totals() JobProgress {
@@ -112,7 +115,51 @@ func (sr *syncRun) totals() JobProgress {
 		p.Rejected += k.Skipped
 		p.Changed += k.Accounts + k.Outcomes
 	}
+	p.Errors = append(p.Errors, sr.errors...)
 	return p
+}
+
+// maxSyncErrors bounds a sync job's errors list (like JobProgress.Errors).
+const maxSyncErrors = 100
+
+// usableRecords drops the records of a page that a sync cannot apply — no
+// id, another kind, fields that are not a JSON object — counting each as
+// skipped and naming it in the job's errors (line: its position among the
+// kind's records read by this job). One bad record does not stop the sync.
+func (sr *syncRun) usableRecords(log func(msg string, args ...any), kind connector.Kind, recs []connector.Record, kp *SyncKindProgress) []connector.Record {
+	out := recs[:0]
+	first := kp.Read - len(recs)
+	for i, r := range recs {
+		var problem, field string
+		switch {
+		case strings.TrimSpace(r.ID) == "":
+			problem, field = "has no id", "id"
+		case r.Kind != "" && r.Kind != kind:
+			problem, field = fmt.Sprintf("is of kind %q, not %s", r.Kind, kind), "kind"
+		case len(r.Fields) > 0 && !jsonObject(r.Fields):
+			problem, field = "has fields that are not a JSON object", "fields"
+		}
+		if problem == "" {
+			out = append(out, r)
+			continue
+		}
+		kp.Skipped++
+		name := fmt.Sprintf("%s record %d", kind, first+i+1)
+		if r.ID != "" {
+			name = fmt.Sprintf("%s record %q", kind, r.ID)
+		}
+		if len(sr.errors) < maxSyncErrors {
+			sr.errors = append(sr.errors, JobLineError{Line: first + i + 1,
+				Error: JobError{Code: "malformed_record", Message: "the connector sent an unusable record: " + name + " " + problem, Field: field}})
+			log("crm sync: skipping a malformed record", "kind", string(kind), "record", r.ID, "position", first+i+1, "problem", problem)
+		}
+	}
+	return out
+}
+
+func jsonObject(b []byte) bool {
+	t := bytes.TrimSpace(b)
+	return len(t) > 0 && t[0] == '{' && json.Valid(t)
 }
 
 func (sr *syncRun) write(ctx context.Context, status string, jobErr *JobError) error {
@@ -424,6 +471,10 @@ func (c *Client) syncKinds(ctx context.Context, org, id string, cn *host.Conn, s
 			}
 			kp.Pages++
 			kp.Read += len(recs)
+			read := len(recs)
+			recs = sr.usableRecords(func(msg string, args ...any) {
+				env.Log.Warn(msg, append([]any{"org", org, "connection", id, "job", jobID}, args...)...)
+			}, kind, recs, kp)
 			if err := c.applyPage(ctx, org, conn, kind, recs, kp); err != nil {
 				return fmt.Errorf("apply %s: %w", kind, err)
 			}
@@ -461,7 +512,7 @@ func (c *Client) syncKinds(ctx context.Context, org, id string, cn *host.Conn, s
 			if stop != nil {
 				return stop
 			}
-			if !res.More || len(recs) == 0 {
+			if !res.More || read == 0 {
 				break
 			}
 		}

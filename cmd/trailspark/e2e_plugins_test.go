@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -78,19 +79,61 @@ func TestPluginsAdministration(t *testing.T) {
 	valid(p.call(t, "POST", "/api/v1/plugins/segment/approve", op, nil, 200))
 	again := p.call(t, "POST", "/api/v1/plugins/segment/start", op, nil, 200)
 	pid = int(again["pid"].(float64))
+	if !processAlive(pid) {
+		t.Fatalf("plugin pid %d not running after start", pid)
+	}
+
+	// A crashed plugin is restarted by the node's supervisor (not by a
+	// request): that process, too, must die with the node.
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		st := valid(p.call(t, "GET", "/api/v1/plugins", op, nil, 200)["items"].([]any)[0].(map[string]any))
+		if st["state"] == "running" && st["pid"] != nil && int(st["pid"].(float64)) != pid {
+			if st["restarts"].(float64) < 1 {
+				t.Errorf("restarted plugin: %v", st)
+			}
+			pid = int(st["pid"].(float64))
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("plugin not restarted after a crash: %v", st)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if !processAlive(pid) {
+		t.Fatalf("restarted plugin pid %d not running", pid)
+	}
 
 	// The plugin never outlives its node, even a SIGKILLed one.
 	if err := p.cmd.Process.Kill(); err != nil {
 		t.Fatal(err)
 	}
 	_ = p.cmd.Wait()
-	deadline := time.Now().Add(5 * time.Second)
-	for syscall.Kill(pid, 0) == nil {
+	deadline = time.Now().Add(5 * time.Second)
+	for processAlive(pid) {
 		if time.Now().After(deadline) {
 			t.Fatalf("plugin pid %d still alive after the node was killed", pid)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// processAlive reports whether pid runs (a zombie, dead but not yet reaped
+// by whoever inherited it, does not count).
+func processAlive(pid int) bool {
+	if syscall.Kill(pid, 0) != nil {
+		return false
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return true // no /proc: trust kill(0)
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	return !(i >= 0 && i+2 < len(s) && s[i+2] == 'Z')
 }
 
 func anyStrings(v any) []string {

@@ -128,6 +128,8 @@ type Host struct {
 	opts   Options
 	logger hclog.Logger
 
+	metrics *metrics
+
 	mu      sync.Mutex
 	entries map[string]*entry
 	closed  bool
@@ -173,7 +175,7 @@ func New(opts Options) (*Host, error) {
 	if opts.Pins == nil {
 		return nil, errors.New("plugins host: Pins is required")
 	}
-	h := &Host{opts: opts, logger: opts.Logger.Named("plugins"), entries: map[string]*entry{}}
+	h := &Host{opts: opts, logger: opts.Logger.Named("plugins"), metrics: newMetrics(), entries: map[string]*entry{}}
 	if err := h.Discover(); err != nil {
 		return nil, err
 	}
@@ -465,12 +467,6 @@ func (h *Host) ensure(ctx context.Context, e *entry, explicit bool) (*instance, 
 		case e.state == StateUnapproved:
 			e.mu.Unlock()
 			return nil, fmt.Errorf("connector %s: %w", e.name, ErrUnapproved)
-		case e.state == StateCrashed:
-			// The supervisor owns the restart; callers retry after it.
-			err := &connector.Error{Kind: connector.KindRetryable, RetryAfter: max(e.nextRestart.Sub(h.opts.Clock.Now()), time.Millisecond),
-				Message: fmt.Sprintf("connector %s crashed and is restarting: %v", e.name, e.lastErr)}
-			e.mu.Unlock()
-			return nil, err
 		case e.launching != nil:
 			ch := e.launching
 			e.mu.Unlock()
@@ -480,6 +476,13 @@ func (h *Host) ensure(ctx context.Context, e *entry, explicit bool) (*instance, 
 			case <-ctx.Done():
 				return nil, ctx.Err()
 			}
+		case e.state == StateCrashed:
+			// The supervisor owns the restart (after its backoff);
+			// callers retry after it.
+			err := &connector.Error{Kind: connector.KindRetryable, RetryAfter: max(e.nextRestart.Sub(h.opts.Clock.Now()), time.Millisecond),
+				Message: fmt.Sprintf("connector %s crashed and is restarting: %v", e.name, e.lastErr)}
+			e.mu.Unlock()
+			return nil, err
 		case e.state == StateFailed && !explicit && h.opts.Clock.Now().Before(e.nextRestart):
 			err := &connector.Error{Kind: connector.KindRetryable, RetryAfter: e.nextRestart.Sub(h.opts.Clock.Now()),
 				Message: fmt.Sprintf("connector %s failed to start: %v", e.name, e.lastErr)}
@@ -537,6 +540,12 @@ func (h *Host) running(e *entry, inst *instance) {
 
 // launch starts the binary, completes the handshake and checks Describe.
 func (h *Host) launch(e *entry) (*instance, error) {
+	inst, err := h.launchOnce(e)
+	h.metrics.started(e.name, err)
+	return inst, err
+}
+
+func (h *Host) launchOnce(e *entry) (*instance, error) {
 	e.mu.Lock()
 	path, pinned := e.path, e.pinned
 	e.mu.Unlock()
@@ -619,6 +628,7 @@ func (h *Host) supervise(e *entry, inst *instance, stop, done chan struct{}) {
 		if reason == nil {
 			return
 		}
+		h.metrics.crashed(e.name, reason)
 		e.mu.Lock()
 		e.state, e.inst, e.lastErr = StateCrashed, nil, reason
 		if h.opts.Clock.Now().Sub(inst.started) >= h.opts.StableAfter {
@@ -635,8 +645,17 @@ func (h *Host) supervise(e *entry, inst *instance, stop, done chan struct{}) {
 				return
 			case <-h.opts.Clock.After(d):
 			}
+			// Callers arriving during the relaunch wait for it (as for a
+			// first launch) instead of failing at once with nothing
+			// left to wait for.
+			e.mu.Lock()
+			relaunch := make(chan struct{})
+			e.launching = relaunch
+			e.mu.Unlock()
 			next, err := h.launch(e)
 			e.mu.Lock()
+			close(relaunch)
+			e.launching = nil
 			select {
 			case <-stop:
 				if next != nil {
@@ -658,6 +677,7 @@ func (h *Host) supervise(e *entry, inst *instance, stop, done chan struct{}) {
 				continue // e.mu held
 			}
 			e.restarts++
+			h.metrics.restarts.WithLabelValues(e.name).Inc()
 			h.running(e, next)
 			e.mu.Unlock()
 			inst = next
