@@ -47,12 +47,19 @@ type Destination struct {
 	ScoreBand int `json:"score_band"`
 	// DailyBudget is the CRM API calls a day this destination may spend
 	// (0: unlimited).
-	DailyBudget  int       `json:"daily_budget"`
-	URL          string    `json:"url,omitempty"`
-	SecretSealed string    `json:"secret_sealed,omitempty"`
-	SecretHint   string    `json:"secret_hint,omitempty"`
-	CreatedAt    time.Time `json:"created_at"`
-	UpdatedAt    time.Time `json:"updated_at"`
+	DailyBudget int `json:"daily_budget"`
+	// Status is "active" (stored empty) or "disabled": a disabled
+	// destination still has evaluations enqueued but delivers nothing until
+	// it is set active again. DisabledReason says why (a receiver's 410, or
+	// an administrator), DisabledAt when.
+	Status         string     `json:"status,omitempty"`
+	DisabledReason string     `json:"disabled_reason,omitempty"`
+	DisabledAt     *time.Time `json:"disabled_at,omitempty"`
+	URL            string     `json:"url,omitempty"`
+	SecretSealed   string     `json:"secret_sealed,omitempty"`
+	SecretHint     string     `json:"secret_hint,omitempty"`
+	CreatedAt      time.Time  `json:"created_at"`
+	UpdatedAt      time.Time  `json:"updated_at"`
 }
 
 // DestinationView is a destination as the API shows it: the secret only
@@ -69,6 +76,9 @@ type DestinationView struct {
 	CreateGrades     []string                       `json:"create_grades"`
 	ScoreBand        int                            `json:"score_band"`
 	DailyBudget      int                            `json:"daily_budget"`
+	Status           string                         `json:"status"`
+	DisabledReason   string                         `json:"disabled_reason,omitempty"`
+	DisabledAt       *time.Time                     `json:"disabled_at,omitempty"`
 	URL              string                         `json:"url,omitempty"`
 	SecretHint       string                         `json:"secret_hint,omitempty"`
 	Secret           string                         `json:"secret,omitempty"`
@@ -79,11 +89,25 @@ type DestinationView struct {
 func (d *Destination) view() *DestinationView {
 	v := &DestinationView{ID: d.ID, Name: d.Name, Kind: d.Kind, ConnectionID: d.ConnectionID, SendEvaluations: d.SendEvaluations,
 		Fields: d.Fields, PropensityField: d.PropensityField, CreateIfNotFound: d.CreateIfNotFound, CreateGrades: d.CreateGrades,
-		ScoreBand: d.ScoreBand, DailyBudget: d.DailyBudget, URL: d.URL, SecretHint: d.SecretHint, CreatedAt: d.CreatedAt, UpdatedAt: d.UpdatedAt}
+		ScoreBand: d.ScoreBand, DailyBudget: d.DailyBudget, Status: d.status(), DisabledReason: d.DisabledReason, DisabledAt: d.DisabledAt,
+		URL: d.URL, SecretHint: d.SecretHint, CreatedAt: d.CreatedAt, UpdatedAt: d.UpdatedAt}
 	if v.CreateGrades == nil {
 		v.CreateGrades = []string{}
 	}
 	return v
+}
+
+// Destination statuses.
+const (
+	DestActive   = "active"
+	DestDisabled = "disabled"
+)
+
+func (d *Destination) status() string {
+	if d.Status == DestDisabled {
+		return DestDisabled
+	}
+	return DestActive
 }
 
 // DestinationInput creates or changes a destination: on update, a nil
@@ -99,7 +123,11 @@ type DestinationInput struct {
 	CreateGrades     []string                       `json:"create_grades"`
 	ScoreBand        *int                           `json:"score_band"`
 	DailyBudget      *int                           `json:"daily_budget"`
-	URL              *string                        `json:"url"`
+	// Status "active" re-enables a disabled destination (its queued
+	// deliveries then go); "disabled" stops delivering (evaluations are
+	// still enqueued).
+	Status *string `json:"status"`
+	URL    *string `json:"url"`
 	// Secret sets the webhook signing secret (whsec_…); on create, empty
 	// generates one. RotateSecret on update generates a new one.
 	Secret       *string `json:"secret"`
@@ -359,7 +387,33 @@ func (c *Client) saveDestination(ctx context.Context, org string, d *Destination
 	}
 	c.env.outbox().invalidate(org)
 	c.StartDeliveries()
+	c.env.outbox().nudge() // a re-enabled destination's queue goes now
 	return nil
+}
+
+// disableDestination marks a destination disabled with why (the worker,
+// on a webhook receiver's 410). Already disabled: left as it is.
+func (e *Env) disableDestination(ctx context.Context, org, id, why string) error {
+	for attempt := 0; attempt < 5; attempt++ {
+		d, ver, err := e.loadDestination(ctx, org, id)
+		if err != nil || d.Status == DestDisabled {
+			return err
+		}
+		at := e.now()
+		d.Status, d.DisabledReason, d.DisabledAt, d.UpdatedAt = DestDisabled, why, &at, at
+		buf, err := json.Marshal(d)
+		if err != nil {
+			return err
+		}
+		if _, err := e.Store.Save(ctx, keyDest(org, id), buf, ver); errors.Is(err, store.ErrConflict) {
+			continue
+		} else if err != nil {
+			return err
+		}
+		e.outbox().invalidate(org)
+		return nil
+	}
+	return store.ErrConflict
 }
 
 // DeleteDestination removes a destination and its queue (Owner, Admin).
@@ -414,6 +468,19 @@ func (c *Client) applyDestination(ctx context.Context, org string, d *Destinatio
 			return "", errs.Invalid("daily_budget", "out_of_range", "daily_budget is 0 (unlimited) or more API calls")
 		}
 		d.DailyBudget = *in.DailyBudget
+	}
+	if in.Status != nil {
+		switch *in.Status {
+		case DestActive:
+			d.Status, d.DisabledReason, d.DisabledAt = "", "", nil
+		case DestDisabled:
+			if d.Status != DestDisabled {
+				at := c.env.now()
+				d.Status, d.DisabledReason, d.DisabledAt = DestDisabled, "disabled by an administrator", &at
+			}
+		default:
+			return "", errs.Invalid("status", "invalid_value", "status is active or disabled")
+		}
 	}
 	if d.Kind == outbox.KindWebhook {
 		return c.applyWebhook(d, in, create)

@@ -201,11 +201,12 @@ func TestOutboxWebhookDelivery(t *testing.T) {
 	clk.Advance(61 * time.Second)
 	waitItem(t, env, d.ID, ev2, outbox.StatusDelivered)
 
-	// 410: parked at once, with the receiver's answer; redrive delivers.
-	rcv.script("", 410)
+	// 404: parked at once, with the receiver's answer; redrive delivers.
+	// (410 disables the destination: api TestWebhookGoneDisablesDestination.)
+	rcv.script("", 404)
 	ev3 := evaluateForTest(t, env, &Lead{ID: "lead_3", Email: "cy@globex.com"}, score.GradeCold, 10, "quiet", "")
 	it = waitItem(t, env, d.ID, ev3, outbox.StatusParked)
-	if it.ErrorKind != "not_found" || !strings.Contains(it.Error, "410") || it.Attempts != 1 {
+	if it.ErrorKind != "not_found" || !strings.Contains(it.Error, "404") || it.Attempts != 1 {
 		t.Fatalf("parked %+v", it)
 	}
 	if n, err := env.redrive(t.Context(), obxOrg, d.ID); err != nil || n != 1 {

@@ -162,8 +162,12 @@ func (w *outboxWorker) deliver(ctx context.Context, org, id string) error {
 		return err
 	}
 	now := w.env.now()
-	var due []queued
-	total := 0
+	// The queue is read in seq (evaluation time) order. A queued evaluation
+	// of a lead is superseded by any newer queued evaluation of the same
+	// lead, whether or not either is due: only the newest of a lead is ever
+	// sent, so a lead's deliveries never go out of evaluation order, even
+	// when retries of older ones fall due later than a newer one.
+	var all []queued
 	var oldest time.Time
 	limit := outbox.BatchLimit(d.Kind)
 	want := limit
@@ -172,19 +176,15 @@ func (w *outboxWorker) deliver(ctx context.Context, org, id string) error {
 	}
 	errFull := errors.New("full")
 	err = w.env.Store.Scan(ctx, keyOutboxBase(org, id), nil, func(it store.Item) error {
-		var q queued
+		q := queued{key: it.Key, ver: it.Version}
 		if err := json.Unmarshal(it.Value, &q.item); err != nil {
 			return nil
 		}
-		total++
 		if oldest.IsZero() {
 			oldest = q.item.CreatedAt
 		}
-		if q.item.Due(now) && len(due) < want {
-			q.key, q.ver = it.Key, it.Version
-			due = append(due, q)
-		}
-		if total >= outboxScanMax {
+		all = append(all, q)
+		if len(all) >= outboxScanMax {
 			return errFull
 		}
 		return nil
@@ -193,9 +193,19 @@ func (w *outboxWorker) deliver(ctx context.Context, org, id string) error {
 		return err
 	}
 	m := w.st.metricsOf()
-	m.queued.WithLabelValues(org, id).Set(float64(total))
+	m.queued.WithLabelValues(org, id).Set(float64(len(all)))
 	m.lag.WithLabelValues(org, id).Set(outboxAge(now, oldest))
-	if len(due) == 0 || !d.SendEvaluations {
+	if !d.SendEvaluations || d.Status == DestDisabled {
+		return nil // paused, or disabled: the queue waits
+	}
+	latest, superseded := outbox.Coalesce(all, func(q queued) string { return q.item.LeadID })
+	var due []queued
+	for _, q := range latest {
+		if q.item.Due(now) && len(due) < want {
+			due = append(due, q)
+		}
+	}
+	if len(due) == 0 {
 		return nil
 	}
 	if outbox.IsCRM(d.Kind) && !outbox.Ready(len(due), limit, due[0].item.CreatedAt, now, outboxWindow) {
@@ -205,24 +215,21 @@ func (w *outboxWorker) deliver(ctx context.Context, org, id string) error {
 		return err
 	}
 	r := &round{w: w, d: d, org: org, now: now, states: map[string]*outbox.State{}, props: map[string]*propInfo{}}
-	// An older evaluation of a record in the same round is superseded by
-	// the newer one.
-	kept, superseded := outbox.Coalesce(due, func(q queued) string { return q.item.LeadID })
 	for i := range superseded {
 		r.finish(ctx, &superseded[i], outbox.StatusSkipped, "superseded by a newer evaluation of the same lead")
 	}
 	if d.Kind == outbox.KindWebhook {
 		started := time.Now()
-		for i := range kept {
+		for i := range due {
 			// Stay well inside the lease: the rest waits for the next round.
-			if ctx.Err() != nil || time.Since(started) > outboxLeaseTTL/2 {
+			if ctx.Err() != nil || r.disabled || time.Since(started) > outboxLeaseTTL/2 {
 				return nil
 			}
-			r.webhook(ctx, &kept[i])
+			r.webhook(ctx, &due[i])
 		}
 		return nil
 	}
-	return r.crm(ctx, kept)
+	return r.crm(ctx, due)
 }
 
 // lease takes or renews the destination's delivery lease.
@@ -257,6 +264,8 @@ type round struct {
 	now    time.Time
 	states map[string]*outbox.State // record key → last delivered (nil: none)
 	props  map[string]*propInfo     // account id → propensity
+	// disabled: this round disabled the destination (a receiver's 410).
+	disabled bool
 }
 
 type propInfo struct {
@@ -353,6 +362,22 @@ func (r *round) fail(ctx context.Context, q *queued, err error) {
 	it.Error = errMessage(err)
 	o := outboxPolicy.Decide(err, it.Attempts, r.rnd())
 	it.ErrorKind = o.Kind
+	if o.Disable {
+		// The receiver is gone: disable the destination; the item stays
+		// queued and due, and goes first when the destination is re-enabled.
+		it.Status, it.NextAttemptAt, it.UpdatedAt = outbox.StatusFailed, r.now, r.now
+		it.Note = "the destination was disabled: " + it.Error
+		r.requeue(ctx, q)
+		r.w.st.metricsOf().deliveries.WithLabelValues(r.d.Kind, outbox.StatusFailed).Inc()
+		if !r.disabled {
+			r.disabled = true
+			if derr := r.w.env.disableDestination(ctx, r.org, r.d.ID, it.Error+" (410 Gone); re-enable with PATCH status active"); derr != nil {
+				r.w.env.Log.Warn("disable destination", "org", r.org, "destination", r.d.ID, "error", derr)
+			}
+			r.w.env.Log.Warn("destination disabled: the receiver answered 410 Gone", "org", r.org, "destination", r.d.ID)
+		}
+		return
+	}
 	if o.Park {
 		r.finish(ctx, q, outbox.StatusParked, "")
 		return

@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -184,8 +185,9 @@ func TestWebhookDestinationsEndToEnd(t *testing.T) {
 		t.Fatalf("unchanged evaluation sent (%d posts) %+v", len(bb), skip)
 	}
 
-	// 429 with Retry-After: 120 s on the test clock; then a 410 parks,
-	// and a redrive delivers.
+	// 429 with Retry-After: 120 s on the test clock; then a 404 parks,
+	// and a redrive delivers. (A 410 disables the whole destination:
+	// TestWebhookGoneDisablesDestination.)
 	a.script("120", 429)
 	e.ok(e.do("POST", "/api/signal-staging/webhook/"+k.Key, "", map[string]any{"email": "cy@globex.com", "event": "Demo Requested"}), http.StatusAccepted, nil)
 	for _, body := range []map[string]any{{"email": "cy@globex.com", "type": "page", "name": "Pricing"}, {"email": "cy@globex.com", "event": "Form Submitted"}} {
@@ -201,10 +203,10 @@ func TestWebhookDestinationsEndToEnd(t *testing.T) {
 	if bb, _ := a.received(); len(bb) != 3 {
 		t.Fatalf("retried before Retry-After: %d posts", len(bb))
 	}
-	a.script("", 410)
+	a.script("", 404)
 	e.n.Clock.Advance(61 * time.Second)
 	parked := e.waitDelivery(base, ann.Token, da.ID, cy.Evaluation.ID, "parked")
-	if parked.ErrorKind != "not_found" || !strings.Contains(parked.Error, "410") {
+	if parked.ErrorKind != "not_found" || !strings.Contains(parked.Error, "404") {
 		t.Fatalf("parked %+v", parked)
 	}
 	var pl list[actors.Delivery]
@@ -254,6 +256,343 @@ func TestWebhookDestinationsEndToEnd(t *testing.T) {
 	}
 	e.ok(e.do("DELETE", base+"/destinations/"+db.ID, ann.Token, nil), http.StatusNoContent, nil)
 	e.fails(e.do("GET", base+"/destinations/"+db.ID, ann.Token, nil), 404, "destination_not_found", "")
+}
+
+// webhookOrg makes an organization with the starter rules and model (so
+// signals evaluate), an ingestion key and a webhook destination to url.
+func webhookOrg(e *tenv, u *user, url string) (base, key string, d actors.DestinationView) {
+	e.t.Helper()
+	var o orgView
+	e.ok(e.do("POST", "/api/v1/orgs", u.Token, map[string]any{"name": "Hooks", "subdomain": e.sub("hooks"),
+		"size": "11-50", "industry": "Technology", "plan": "scale"}), http.StatusCreated, &o)
+	base = "/api/v1/orgs/" + o.ID
+	key = e.key(o.ID, u.Token, map[string]any{"name": "web"}).Key
+	e.ok(e.do("POST", base+"/destinations", u.Token, map[string]any{"kind": "webhook", "name": "hook", "url": url}), http.StatusCreated, &d)
+	return base, key, d
+}
+
+// receipt is one evaluation a receiver accepted (answered 2xx).
+type receipt struct {
+	id, lead, eval string
+	evaluatedAt    time.Time
+}
+
+// flakyReceiver answers every POST with its current status and records
+// what it accepted.
+type flakyReceiver struct {
+	mu       sync.Mutex
+	status   int
+	posts    int
+	accepted []receipt
+	srv      *httptest.Server
+}
+
+func newFlakyReceiver(t *testing.T, status int) *flakyReceiver {
+	f := &flakyReceiver{status: status}
+	f.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		f.posts++
+		if f.status < 300 {
+			var ev outbox.WebhookEvent
+			var x actors.Evaluation
+			if json.Unmarshal(b, &ev) == nil && ev.Type == outbox.EventEvaluation && json.Unmarshal(ev.Evaluation, &x) == nil {
+				if ev.ID != r.Header.Get("TrailSpark-Delivery") {
+					t.Errorf("body id %s, header %s", ev.ID, r.Header.Get("TrailSpark-Delivery"))
+				}
+				f.accepted = append(f.accepted, receipt{id: ev.ID, lead: ev.Lead.ID, eval: x.ID, evaluatedAt: x.EvaluatedAt})
+			}
+		}
+		w.WriteHeader(f.status)
+	}))
+	t.Cleanup(f.srv.Close)
+	return f
+}
+
+func (f *flakyReceiver) set(status int) {
+	f.mu.Lock()
+	f.status = status
+	f.mu.Unlock()
+}
+
+func (f *flakyReceiver) counts() (posts int, accepted []receipt) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.posts, append([]receipt(nil), f.accepted...)
+}
+
+// deliveries lists all of a destination's deliveries.
+func (e *tenv) deliveries(base, token, dest string) []actors.Delivery {
+	e.t.Helper()
+	var out []actors.Delivery
+	after := ""
+	for {
+		var l list[actors.Delivery]
+		e.ok(e.do("GET", base+"/destinations/"+dest+"/deliveries?limit=200&cursor="+after, token, nil), http.StatusOK, &l)
+		out = append(out, l.Items...)
+		if l.NextCursor == "" {
+			return out
+		}
+		after = l.NextCursor
+	}
+}
+
+// waitQueueEmpty waits until a destination has nothing queued.
+func (e *tenv) waitQueueEmpty(base, token, dest string) []actors.Delivery {
+	e.t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		ds := e.deliveries(base, token, dest)
+		queued := 0
+		for _, d := range ds {
+			if outbox.Queued(d.Status) {
+				queued++
+			}
+		}
+		if queued == 0 {
+			return ds
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatalf("%d deliveries still queued: %+v", queued, ds)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// waitNewEvaluation waits until the lead with email has an evaluation
+// other than prev.
+func (e *tenv) waitNewEvaluation(org, token, email, prev string) actors.Lead {
+	e.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		l := e.waitEvaluated(org, token, email)
+		if l.Evaluation.ID != prev {
+			return l
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatalf("lead %s: no evaluation after %s", email, prev)
+		}
+		time.Sleep(30 * time.Millisecond)
+	}
+}
+
+// TestWebhookVendorDownThenBack: the receiver answers 503 for a while
+// (retries back off), evaluations of the same and of different leads pile
+// up, then it recovers. Every evaluation then has a final delivery record;
+// each one delivered reached the receiver exactly once (by delivery id);
+// a lead's evaluations reach the receiver in evaluation order. The
+// guarantee: the newest evaluation of every lead is delivered (or skipped
+// as unchanged); an older one still queued when a newer one of the same
+// lead is queued is skipped as superseded, never sent after the newer.
+func TestWebhookVendorDownThenBack(t *testing.T) {
+	e := newEnv(t)
+	t.Cleanup(e.n.Client.Close)
+	ann := e.user("ann")
+	rcv := newFlakyReceiver(t, 200)
+	base, key, d := webhookOrg(e, ann, rcv.srv.URL+"/hook")
+	org := strings.TrimPrefix(base, "/api/v1/orgs/")
+	n := 0
+	signal := func(email string, body map[string]any) {
+		n++
+		body["email"], body["messageId"] = email, fmt.Sprintf("m%d", n)
+		e.ok(e.do("POST", "/api/signal-staging/webhook/"+key, "", body), http.StatusAccepted, nil)
+	}
+	pricing, form := map[string]any{"type": "page", "name": "Pricing"}, map[string]any{"event": "Form Submitted"}
+	seed := func(email string, bodies ...map[string]any) { // three signals evaluate a lead
+		for _, b := range bodies {
+			c := map[string]any{}
+			for k, v := range b {
+				c[k] = v
+			}
+			signal(email, c)
+		}
+	}
+	tick := func() { e.n.Clock.Advance(time.Second) } // distinct evaluation times
+
+	// Healthy: a and b get their first delivery.
+	seed("a@globex.com", pricing, pricing, form)
+	seed("b@initech.com", pricing, form, map[string]any{"event": "Demo Requested"})
+	a := e.waitEvaluated(org, ann.Token, "a@globex.com")
+	b := e.waitEvaluated(org, ann.Token, "b@initech.com")
+	e.waitQueueEmpty(base, ann.Token, d.ID)
+	if _, acc := rcv.counts(); len(acc) != 2 {
+		t.Fatalf("before the outage the receiver accepted %d, want 2", len(acc))
+	}
+
+	// Down: new evaluations of a (its reasons change), b, c and d, with
+	// retries failing in between.
+	rcv.set(503)
+	tick()
+	signal("a@globex.com", map[string]any{"event": "Demo Requested"})
+	a = e.waitNewEvaluation(org, ann.Token, "a@globex.com", a.Evaluation.ID)
+	tick()
+	seed("c@umbrella.com", pricing, form, form)
+	c := e.waitEvaluated(org, ann.Token, "c@umbrella.com")
+	for round := 0; round < 4; round++ {
+		for _, id := range []string{a.ID, b.ID, c.ID} {
+			tick()
+			e.ok(e.do("POST", base+"/leads/"+id+"/evaluate", ann.Token, nil), http.StatusCreated, nil)
+		}
+		if round == 1 {
+			tick()
+			seed("d@hooli.com", pricing, pricing, form)
+			e.waitEvaluated(org, ann.Token, "d@hooli.com")
+		}
+		// Let the worker fail some attempts, then move the clock so more
+		// fall due (backoff 5 s doubling, with jitter).
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			if posts, _ := rcv.counts(); posts > 2+round || time.Now().After(deadline) {
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		e.n.Clock.Advance(7 * time.Second)
+	}
+	posts, acc := rcv.counts()
+	if len(acc) != 2 || posts <= 3 {
+		t.Fatalf("during the outage: %d posts, %d accepted", posts, len(acc))
+	}
+
+	// Back: every retry falls due within the longest backoff so far.
+	rcv.set(200)
+	e.n.Clock.Advance(2 * time.Hour)
+	e.login(ann)
+	ds := e.waitQueueEmpty(base, ann.Token, d.ID)
+	time.Sleep(300 * time.Millisecond) // nothing more arrives
+	_, acc = rcv.counts()
+
+	byEval := map[string]actors.Delivery{}
+	for _, x := range ds {
+		if x.Status == outbox.StatusParked || x.Status == outbox.StatusFailed {
+			t.Errorf("delivery %s ended %s: %s", x.Seq, x.Status, x.Error)
+		}
+		byEval[x.EvaluationID] = x
+	}
+	seen := map[string]int{}
+	for _, r := range acc {
+		seen[r.id]++
+	}
+	delivered := 0
+	for _, x := range ds {
+		if x.Status == outbox.StatusDelivered {
+			delivered++
+			if seen[x.Seq] != 1 {
+				t.Errorf("delivery %s (%s) reached the receiver %d times", x.Seq, x.EvaluationID, seen[x.Seq])
+			}
+		}
+	}
+	if delivered != len(acc) {
+		t.Errorf("%d deliveries delivered, the receiver accepted %d", delivered, len(acc))
+	}
+	// Per lead: accepted in evaluation order.
+	last := map[string]receipt{}
+	perLead := map[string]int{}
+	for _, r := range acc {
+		if p, ok := last[r.lead]; ok && !r.evaluatedAt.After(p.evaluatedAt) {
+			t.Errorf("lead %s: evaluation %s (%v) accepted after %s (%v)", r.lead, r.eval, r.evaluatedAt, p.eval, p.evaluatedAt)
+		}
+		last[r.lead] = r
+		perLead[r.lead]++
+	}
+	if perLead[a.ID] != 2 {
+		t.Errorf("lead a: %d accepted, want its first and its newest (changed) evaluation", perLead[a.ID])
+	}
+	// Every evaluation has its final record; the newest of each lead is
+	// never superseded.
+	var evs list[actors.Evaluation]
+	e.ok(e.do("GET", base+"/evaluations?limit=200", ann.Token, nil), http.StatusOK, &evs)
+	newest := map[string]actors.Evaluation{}
+	superseded := 0
+	for _, ev := range evs.Items {
+		x, ok := byEval[ev.ID]
+		if !ok {
+			t.Errorf("evaluation %s has no delivery", ev.ID)
+			continue
+		}
+		if strings.Contains(x.Note, "superseded") {
+			superseded++
+		}
+		if n, ok := newest[ev.LeadID]; !ok || ev.EvaluatedAt.After(n.EvaluatedAt) {
+			newest[ev.LeadID] = ev
+		}
+	}
+	for lead, ev := range newest {
+		x := byEval[ev.ID]
+		if x.Status != outbox.StatusDelivered && x.Status != outbox.StatusSkipped || strings.Contains(x.Note, "superseded") {
+			t.Errorf("lead %s: newest evaluation %s ended %s (%s)", lead, ev.ID, x.Status, x.Note)
+		}
+	}
+	if len(newest) != 4 || superseded == 0 || len(evs.Items) < 16 {
+		t.Errorf("%d leads, %d evaluations, %d superseded", len(newest), len(evs.Items), superseded)
+	}
+}
+
+// TestWebhookGoneDisablesDestination: a receiver's 410 disables the
+// destination (status, reason and time on GET); nothing is sent while it
+// is disabled, evaluations still queue; PATCH status active sends them.
+func TestWebhookGoneDisablesDestination(t *testing.T) {
+	e := newEnv(t)
+	t.Cleanup(e.n.Client.Close)
+	ann := e.user("ann")
+	rcv := newFlakyReceiver(t, 410)
+	base, key, d := webhookOrg(e, ann, rcv.srv.URL+"/hook")
+	org := strings.TrimPrefix(base, "/api/v1/orgs/")
+	if d.Status != "active" || d.DisabledAt != nil {
+		t.Fatalf("new destination %+v", d)
+	}
+	three := func(email string) {
+		for i, b := range []map[string]any{{"type": "page", "name": "Pricing"}, {"event": "Form Submitted"}, {"event": "Demo Requested"}} {
+			b["email"], b["messageId"] = email, fmt.Sprint(email, i)
+			e.ok(e.do("POST", "/api/signal-staging/webhook/"+key, "", b), http.StatusAccepted, nil)
+		}
+	}
+	three("x@globex.com")
+	x := e.waitEvaluated(org, ann.Token, "x@globex.com")
+	failed := e.waitDelivery(base, ann.Token, d.ID, x.Evaluation.ID, "failed")
+	if failed.ErrorKind != "not_found" || !strings.Contains(failed.Error, "410") || !strings.Contains(failed.Note, "disabled") {
+		t.Fatalf("the 410'd delivery %+v", failed)
+	}
+	var got actors.DestinationView
+	deadline := time.Now().Add(5 * time.Second)
+	for got.Status != "disabled" && time.Now().Before(deadline) {
+		e.ok(e.do("GET", base+"/destinations/"+d.ID, ann.Token, nil), http.StatusOK, &got)
+	}
+	if got.Status != "disabled" || !strings.Contains(got.DisabledReason, "410") || got.DisabledAt == nil || !got.DisabledAt.Equal(e.n.Clock.Now()) {
+		t.Fatalf("after a 410: %+v", got)
+	}
+
+	// Disabled: a new evaluation queues, nothing is sent, even when due.
+	rcv.set(200)
+	e.n.Clock.Advance(time.Second)
+	three("y@initech.com")
+	y := e.waitEvaluated(org, ann.Token, "y@initech.com")
+	e.waitDelivery(base, ann.Token, d.ID, y.Evaluation.ID, "pending")
+	e.n.Clock.Advance(time.Hour)
+	time.Sleep(600 * time.Millisecond)
+	if posts, _ := rcv.counts(); posts != 1 {
+		t.Fatalf("a disabled destination was sent %d posts", posts)
+	}
+	e.fails(e.do("PATCH", base+"/destinations/"+d.ID, ann.Token, map[string]any{"status": "paused"}), 400, "invalid_value", "status")
+
+	// Re-enabled: the queue goes.
+	got = actors.DestinationView{}
+	e.ok(e.do("PATCH", base+"/destinations/"+d.ID, ann.Token, map[string]any{"status": "active"}), http.StatusOK, &got)
+	if got.Status != "active" || got.DisabledReason != "" || got.DisabledAt != nil {
+		t.Fatalf("re-enabled %+v", got)
+	}
+	e.waitDelivery(base, ann.Token, d.ID, x.Evaluation.ID, "delivered")
+	e.waitDelivery(base, ann.Token, d.ID, y.Evaluation.ID, "delivered")
+	if posts, acc := rcv.counts(); posts != 3 || len(acc) != 2 {
+		t.Fatalf("after re-enabling: %d posts, %d accepted", posts, len(acc))
+	}
+	// An administrator may disable too.
+	got = actors.DestinationView{}
+	e.ok(e.do("PATCH", base+"/destinations/"+d.ID, ann.Token, map[string]any{"status": "disabled"}), http.StatusOK, &got)
+	if got.Status != "disabled" || got.DisabledReason == "" {
+		t.Fatalf("disabled by PATCH %+v", got)
+	}
 }
 
 // TestDestinationsOpenAPI validates every destinations operation against

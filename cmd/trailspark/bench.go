@@ -35,7 +35,7 @@ func newBenchCmd() *cobra.Command {
 			return runBench(cmd.OutOrStdout(), starts, requests)
 		},
 	}
-	cmd.AddCommand(newBenchIngestCmd(), newBenchRescoreCmd())
+	cmd.AddCommand(newBenchIngestCmd(), newBenchRescoreCmd(), newBenchDeliverCmd())
 	cmd.Flags().IntVar(&starts, "starts", 5, "cold starts to time")
 	cmd.Flags().IntVar(&requests, "requests", 2000, "management requests per measured operation")
 	return cmd

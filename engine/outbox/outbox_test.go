@@ -170,6 +170,28 @@ func TestHTTPError(t *testing.T) {
 		if !strings.Contains(err.Error(), "nope") {
 			t.Errorf("%d: body not in %v", c.status, err)
 		}
+		if gone := errors.Is(err, ErrGone); gone != (c.status == 410) {
+			t.Errorf("%d: gone %v", c.status, gone)
+		}
+	}
+}
+
+// TestGoneDisables: a 410 disables the destination (whatever the attempt
+// count); a 404 parks the one delivery.
+func TestGoneDisables(t *testing.T) {
+	now := time.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC)
+	for _, attempts := range []int{1, 20} {
+		o := DefaultPolicy.Decide(HTTPError(410, "", "gone", now), attempts, 0.5)
+		if !o.Disable || o.Park || o.Delay != 0 || o.Kind != "not_found" {
+			t.Errorf("410 after %d attempts: %+v", attempts, o)
+		}
+	}
+	if o := DefaultPolicy.Decide(HTTPError(404, "", "missing", now), 1, 0.5); o.Disable || !o.Park {
+		t.Errorf("404: %+v", o)
+	}
+	var ce *connector.Error
+	if err := HTTPError(410, "", "gone", now); !errors.As(err, &ce) || ce.Message != "receiver answered 410: gone" {
+		t.Errorf("410 error %v", err)
 	}
 }
 

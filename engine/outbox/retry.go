@@ -65,16 +65,35 @@ type Outcome struct {
 	Kind  string        // the connector error kind, for the delivery record
 	// RetryAfter: the delay is what the vendor asked for.
 	RetryAfter bool
+	// Disable: the receiver is gone (a webhook's 410): the destination is
+	// disabled and the item waits, due, until it is re-enabled.
+	Disable bool
 }
 
+// ErrGone marks a webhook receiver's 410 Gone (errors.Is): the receiver
+// says the endpoint is gone for good, so the destination is disabled
+// rather than the one delivery parked.
+var ErrGone = errors.New("the receiver is gone (410)")
+
+// goneError is a not-found connector error that also is ErrGone.
+type goneError struct{ e *connector.Error }
+
+func (g goneError) Error() string        { return g.e.Error() }
+func (g goneError) Unwrap() error        { return g.e }
+func (g goneError) Is(target error) bool { return target == ErrGone }
+
 // Decide classifies err for an item that has now failed attempts times.
-// Permanent, not-found, unauthorized, invalid-config and unsupported errors
+// ErrGone disables the destination; permanent, not-found, unauthorized, invalid-config and unsupported errors
 // are parked at once; retryable and rate-limited ones wait (the vendor's
 // Retry-After when it gave one, else the backoff) until MaxAttempts.
 func (p Policy) Decide(err error, attempts int, rnd float64) Outcome {
 	p = p.withDefaults()
 	kind := connector.KindOf(err)
 	o := Outcome{Kind: kind.String()}
+	if errors.Is(err, ErrGone) {
+		o.Disable = true
+		return o
+	}
 	if kind == connector.KindUnknown && errors.Is(err, context.DeadlineExceeded) {
 		o.Kind = connector.KindRetryable.String()
 	}
@@ -120,7 +139,8 @@ func ParseRetryAfter(h string, now time.Time) (time.Duration, bool) {
 // HTTPError classifies a webhook receiver's answer: nil for 2xx; 429 is
 // rate-limited (Retry-After honoured); 408, 425 and 5xx are retryable (a
 // 503 with Retry-After waits that long); 401 and 403 are unauthorized; 404
-// and 410 are not-found; any other status is permanent. Redirects are not
+// is not-found, 410 too and is also ErrGone (the destination is disabled);
+// any other status is permanent. Redirects are not
 // followed and count as permanent (the URL is wrong).
 func HTTPError(status int, retryAfter string, body string, now time.Time) error {
 	if status >= 200 && status < 300 {
@@ -145,7 +165,9 @@ func HTTPError(status int, retryAfter string, body string, now time.Time) error 
 		return e
 	case status == 401 || status == 403:
 		return connector.Unauthorized("%s", msg)
-	case status == 404 || status == 410:
+	case status == 410:
+		return goneError{connector.NotFound("%s", msg)}
+	case status == 404:
 		return connector.NotFound("%s", msg)
 	}
 	return connector.Permanent("%s", msg)

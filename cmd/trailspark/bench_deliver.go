@@ -1,0 +1,424 @@
+package main
+
+// `trailspark bench deliver`: evaluations delivered to Salesforce (issue
+// targets: 100,000 evaluations delivered to the fake Salesforce in < 30 s
+// with ≤ 500 API calls, the engine still evaluating at full speed
+// meanwhile; evaluation → delivered p99 < 2 s when the vendor is healthy).
+// It starts an in-process fake Salesforce, the real Salesforce connector
+// binary (built into a temporary plugins directory unless bin/plugins has
+// it), and a node; creates a connection to the fake and a Salesforce
+// destination; then drives the leads through the batch ingestion path
+// (three mapped signals each, so the starter rules and ICP evaluate every
+// one) and measures delivery: time to drain, API calls, and the
+// evaluation → delivered latency of every delivery (evaluated_at →
+// delivered_at from GET …/deliveries). A second, paced phase measures the
+// latency when evaluations arrive at a steady rate rather than as a
+// backlog.
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/spf13/cobra"
+)
+
+func newBenchDeliverCmd() *cobra.Command {
+	var leads, paced int
+	var rate float64
+	cmd := &cobra.Command{
+		Use:   "deliver",
+		Short: "Measure delivering evaluations to a (fake) Salesforce through the real connector",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runBenchDeliver(cmd.OutOrStdout(), leads, paced, rate)
+		},
+	}
+	cmd.Flags().IntVar(&leads, "leads", 100_000, "leads to evaluate and deliver as one backlog")
+	cmd.Flags().IntVar(&paced, "paced-leads", 2000, "leads of the paced latency phase (0: skip it)")
+	cmd.Flags().Float64Var(&rate, "rate", 100, "leads a second in the paced phase")
+	return cmd
+}
+
+// benchSalesforce is the part of the Salesforce REST API the connector's
+// Write and Metadata use: sObject describe, SOQL queries (email matches,
+// conversion lookups; every person is an existing Contact) and sObject
+// Collections PATCH with per-record results. It counts every call.
+type benchSalesforce struct {
+	calls   atomic.Int64
+	records atomic.Int64
+	patches atomic.Int64
+	mu      sync.Mutex
+	ids     map[string]string // email → Contact id
+	odd     map[string]int    // unexpected routes, for the report
+}
+
+var (
+	bsfFrom  = regexp.MustCompile(`FROM (\w+)`)
+	bsfIn    = regexp.MustCompile(`IN \(([^)]*)\)`)
+	bsfStr   = regexp.MustCompile(`'([^']*)'`)
+	bsfVPath = regexp.MustCompile(`^/services/data/v[0-9.]+`)
+)
+
+func (f *benchSalesforce) contactID(email string) string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	id, ok := f.ids[email]
+	if !ok {
+		id = fmt.Sprintf("003%015d", len(f.ids)+1)
+		f.ids[email] = id
+	}
+	return id
+}
+
+func (f *benchSalesforce) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	f.calls.Add(1)
+	p := bsfVPath.ReplaceAllString(r.URL.Path, "")
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Sforce-Limit-Info", fmt.Sprintf("api-usage=%d/5000000", f.calls.Load()))
+	switch {
+	case r.Method == "GET" && strings.HasPrefix(p, "/sobjects/") && strings.HasSuffix(p, "/describe"):
+		obj := strings.TrimSuffix(strings.TrimPrefix(p, "/sobjects/"), "/describe")
+		type fld struct {
+			Name              string `json:"name"`
+			Label             string `json:"label"`
+			Type              string `json:"type"`
+			Updateable        bool   `json:"updateable"`
+			Createable        bool   `json:"createable"`
+			Nillable          bool   `json:"nillable"`
+			DefaultedOnCreate bool   `json:"defaultedOnCreate"`
+		}
+		fields := []fld{{"Id", "Id", "id", false, false, false, true}, {"Email", "Email", "email", true, true, true, false}}
+		switch obj {
+		case "Lead", "Contact":
+			fields = append(fields, fld{"LastName", "Last Name", "string", true, true, false, false},
+				fld{"TrailSpark_Score__c", "Score", "double", true, true, true, false},
+				fld{"TrailSpark_Grade__c", "Grade", "string", true, true, true, false},
+				fld{"TrailSpark_Reasoning__c", "Reasoning", "textarea", true, true, true, false},
+				fld{"TrailSpark_Evaluation_Date__c", "Date", "datetime", true, true, true, false})
+			if obj == "Lead" {
+				fields = append(fields, fld{"Company", "Company", "string", true, true, false, false})
+			}
+		case "Account":
+			fields = append(fields, fld{"TrailSpark_Propensity__c", "Propensity", "string", true, true, true, false})
+		}
+		_ = json.NewEncoder(w).Encode(map[string]any{"name": obj, "label": obj, "fields": fields})
+	case r.Method == "GET" && p == "/query":
+		q := r.URL.Query().Get("q")
+		var out []map[string]any
+		if m := bsfFrom.FindStringSubmatch(q); m != nil && m[1] == "Contact" && strings.Contains(q, "WHERE Email IN") {
+			if in := bsfIn.FindStringSubmatch(q); in != nil {
+				for _, s := range bsfStr.FindAllStringSubmatch(in[1], -1) {
+					out = append(out, map[string]any{"Id": f.contactID(strings.ToLower(s[1])), "Email": s[1]})
+				}
+			}
+		}
+		if out == nil {
+			out = []map[string]any{}
+		}
+		_ = json.NewEncoder(w).Encode(map[string]any{"totalSize": len(out), "done": true, "records": out})
+	case p == "/composite/sobjects" && r.Method == "PATCH":
+		var body struct {
+			Records []map[string]any `json:"records"`
+		}
+		_ = json.NewDecoder(r.Body).Decode(&body)
+		f.patches.Add(1)
+		f.records.Add(int64(len(body.Records)))
+		res := make([]map[string]any, 0, len(body.Records))
+		for _, rec := range body.Records {
+			res = append(res, map[string]any{"id": rec["id"], "success": true, "errors": []any{}})
+		}
+		_ = json.NewEncoder(w).Encode(res)
+	default:
+		f.mu.Lock()
+		f.odd[r.Method+" "+p]++
+		f.mu.Unlock()
+		w.WriteHeader(404)
+		_, _ = w.Write([]byte(`[{"errorCode":"NOT_FOUND","message":"no such route in the bench fake"}]`))
+	}
+}
+
+// salesforcePlugins returns a plugins directory with the Salesforce
+// connector: bin/plugins when it has one, else one built now.
+func salesforcePlugins() (dir string, cleanup func(), err error) {
+	const name = "trailspark-connector-salesforce"
+	if fi, err := os.Stat(filepath.Join("bin", "plugins", name)); err == nil && !fi.IsDir() {
+		abs, err := filepath.Abs(filepath.Join("bin", "plugins"))
+		return abs, func() {}, err
+	}
+	tmp, err := os.MkdirTemp("", "trailspark-bench-plugins-")
+	if err != nil {
+		return "", nil, err
+	}
+	cmd := exec.Command("go", "build", "-o", filepath.Join(tmp, name), "./plugins/salesforce")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		os.RemoveAll(tmp)
+		return "", nil, fmt.Errorf("build the salesforce connector (run from the repository root, or put it in bin/plugins): %v\n%s", err, out)
+	}
+	return tmp, func() { os.RemoveAll(tmp) }, nil
+}
+
+// benchDelivery is one delivery as GET …/deliveries shows it.
+type benchDelivery struct {
+	Status      string     `json:"status"`
+	EvaluatedAt time.Time  `json:"evaluated_at"`
+	DoneAt      *time.Time `json:"delivered_at"`
+	Note        string     `json:"note"`
+}
+
+func runBenchDeliver(w io.Writer, leads, paced int, rate float64) error {
+	fmt.Fprintf(w, "machine: %d CPUs; %d leads as a backlog, then %d leads at %.0f/s\n", numCPU(), leads, paced, rate)
+	plugins, cleanup, err := salesforcePlugins()
+	if err != nil {
+		return err
+	}
+	defer cleanup()
+	sf := &benchSalesforce{ids: map[string]string{}, odd: map[string]int{}}
+	fake := httptest.NewServer(sf)
+	defer fake.Close()
+
+	// The bench node helper passes its environment on.
+	os.Setenv("TRAILSPARK_PLUGINS_DIR", plugins)
+	n, _, err := startBenchNode()
+	if err != nil {
+		return err
+	}
+	defer n.stop()
+	const op = "bench-operator-token-0123456789"
+	if _, err := n.call("POST", "/api/v1/auth/register", "", map[string]any{"email": "bench@example.com", "password": "bench-password", "name": "Bench"}); err != nil {
+		return err
+	}
+	org, err := n.call("POST", "/api/v1/orgs", op, map[string]any{"name": "Bench Deliver", "size": "51-200", "industry": "Technology",
+		"owner_email": "bench@example.com", "plan": "scale"})
+	if err != nil {
+		return err
+	}
+	orgID := org["id"].(string)
+	base := "/api/v1/orgs/" + orgID
+	conn, err := n.call("POST", base+"/connections", op, map[string]any{"provider": "salesforce", "name": "Fake Salesforce",
+		"base_url": fake.URL, "credentials": map[string]string{"access_token": "bench-token"}})
+	if err != nil {
+		return err
+	}
+	f := map[string]string{"score": "TrailSpark_Score__c", "grade": "TrailSpark_Grade__c", "reasoning": "TrailSpark_Reasoning__c",
+		"evaluation_date": "TrailSpark_Evaluation_Date__c"}
+	dst, err := n.call("POST", base+"/destinations", op, map[string]any{"kind": "salesforce", "name": "Salesforce",
+		"connection_id": conn["id"], "fields": map[string]any{"Lead": f, "Contact": f}})
+	if err != nil {
+		return err
+	}
+	dest := dst["id"].(string)
+	k, err := n.call("POST", base+"/api-keys", op, map[string]any{"name": "bench"})
+	if err != nil {
+		return err
+	}
+	url := n.url + "/api/signal-staging/webhook/" + k["key"].(string) + "/batch"
+	setupCalls := sf.calls.Load()
+
+	// Phase 1: the backlog.
+	start := time.Now()
+	sent, err := sendLeadSignals(url, 0, leads, 0)
+	if err != nil {
+		return err
+	}
+	ingested := time.Since(start)
+	fmt.Fprintf(w, "ingested %d signals (%d leads) in %v\n", sent, leads, ingested.Round(time.Millisecond))
+	processed := waitProcessed(n, op, orgID, int64(sent)) + ingested
+	fmt.Fprintf(w, "all signals processed (leads evaluated) %v after the first batch (%.0f leads/s)\n",
+		processed.Round(time.Millisecond), float64(leads)/processed.Seconds())
+	drained, err := waitDrained(n, op, base, dest, start, time.Duration(leads/50+60)*time.Second)
+	if err != nil {
+		return err
+	}
+	calls := sf.calls.Load() - setupCalls
+	ds, err := listDeliveries(n, op, base, dest)
+	if err != nil {
+		return err
+	}
+	rep := summarize(ds)
+	fmt.Fprintf(w, "backlog: all deliveries done %v after the first batch (%v after processing finished)\n",
+		drained.Round(time.Millisecond), (drained - processed).Round(time.Millisecond))
+	fmt.Fprintf(w, "backlog: %s\n", rep)
+	fmt.Fprintf(w, "backlog: %d API calls to the fake Salesforce (%d collection PATCHes carrying %d records, %d queries), %.1f records per PATCH\n",
+		calls, sf.patches.Load(), sf.records.Load(), calls-sf.patches.Load(), float64(sf.records.Load())/max(1, float64(sf.patches.Load())))
+
+	if paced > 0 {
+		// Phase 2: a steady flow of new leads.
+		calls0, patches0, recs0 := sf.calls.Load(), sf.patches.Load(), sf.records.Load()
+		startP := time.Now()
+		sent, err := sendLeadSignals(url, leads, paced, rate)
+		if err != nil {
+			return err
+		}
+		waitProcessed(n, op, orgID, int64(sent))
+		if _, err := waitDrained(n, op, base, dest, startP, 5*time.Minute); err != nil {
+			return err
+		}
+		all, err := listDeliveries(n, op, base, dest)
+		if err != nil {
+			return err
+		}
+		var recent []benchDelivery
+		for _, d := range all {
+			if !d.EvaluatedAt.Before(startP) {
+				recent = append(recent, d)
+			}
+		}
+		fmt.Fprintf(w, "paced (%.0f leads/s for %v): %s\n", rate, time.Since(startP).Round(time.Second), summarize(recent))
+		fmt.Fprintf(w, "paced: %d API calls (%d PATCHes, %.1f records per PATCH)\n", sf.calls.Load()-calls0, sf.patches.Load()-patches0,
+			float64(sf.records.Load()-recs0)/max(1, float64(sf.patches.Load()-patches0)))
+	}
+	if len(sf.odd) > 0 {
+		fmt.Fprintf(w, "unexpected calls to the fake: %v\n", sf.odd)
+	}
+	if m, err := memStatus(n.cmd.Process.Pid); err == nil {
+		fmt.Fprintf(w, "RSS after the run: %s\n", m)
+	}
+	return nil
+}
+
+// sendLeadSignals sends three mapped signals of two types for leads
+// first…first+count-1 (lead by lead when rate > 0, in batches of 500 at
+// full speed otherwise).
+func sendLeadSignals(url string, first, count int, rate float64) (int, error) {
+	events := []string{`"event":"Form Submitted"`, `"event":"Demo Requested"`, `"type":"page","name":"Pricing"`}
+	var buf bytes.Buffer
+	sent := 0
+	flush := func() error {
+		if buf.Len() == 0 {
+			return nil
+		}
+		buf.WriteByte(']')
+		resp, err := http.Post(url, "application/json", bytes.NewReader(buf.Bytes()))
+		if err != nil {
+			return err
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusAccepted {
+			return fmt.Errorf("batch answered %d", resp.StatusCode)
+		}
+		buf.Reset()
+		return nil
+	}
+	add := func(i, e int) {
+		if buf.Len() == 0 {
+			buf.WriteByte('[')
+		} else {
+			buf.WriteByte(',')
+		}
+		fmt.Fprintf(&buf, `{"email":"p%d@c%d-bench.com","messageId":"d%d-%d-%d",%s}`, i, i%5000, runID, e, i, events[e])
+		sent++
+	}
+	if rate > 0 {
+		start := time.Now()
+		for j := 0; j < count; j++ {
+			if d := time.Until(start.Add(time.Duration(float64(j) / rate * float64(time.Second)))); d > 0 {
+				time.Sleep(d)
+			}
+			for e := range events {
+				add(first+j, e)
+			}
+			if err := flush(); err != nil {
+				return sent, err
+			}
+		}
+		return sent, nil
+	}
+	for e := range events {
+		for j := 0; j < count; j++ {
+			add(first+j, e)
+			if sent%500 == 0 {
+				if err := flush(); err != nil {
+					return sent, err
+				}
+			}
+		}
+	}
+	return sent, flush()
+}
+
+// waitDrained waits until the destination has nothing queued, returning
+// the time since start.
+func waitDrained(n *benchNode, op, base, dest string, start time.Time, limit time.Duration) (time.Duration, error) {
+	var last any
+	for time.Since(start) < limit {
+		empty := true
+		for _, st := range []string{"pending", "failed"} {
+			res, err := n.call("GET", base+"/destinations/"+dest+"/deliveries?limit=1&status="+st, op, nil)
+			if err != nil {
+				return 0, err
+			}
+			if items, _ := res["items"].([]any); len(items) > 0 {
+				empty, last = false, items[0]
+			}
+		}
+		if empty {
+			return time.Since(start), nil
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return 0, fmt.Errorf("deliveries still queued after %v, e.g. %v", limit, last)
+}
+
+func listDeliveries(n *benchNode, op, base, dest string) ([]benchDelivery, error) {
+	var out []benchDelivery
+	after := ""
+	for {
+		req, _ := http.NewRequest("GET", n.url+base+"/destinations/"+dest+"/deliveries?limit=200&cursor="+after, nil)
+		req.Header.Set("Authorization", "Bearer "+op)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return nil, err
+		}
+		var page struct {
+			Items      []benchDelivery `json:"items"`
+			NextCursor string          `json:"next_cursor"`
+		}
+		err = json.NewDecoder(resp.Body).Decode(&page)
+		resp.Body.Close()
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, page.Items...)
+		if page.NextCursor == "" {
+			return out, nil
+		}
+		after = page.NextCursor
+	}
+}
+
+// summarize counts deliveries by status and gives the evaluation →
+// delivered latency of the delivered ones.
+func summarize(ds []benchDelivery) string {
+	by := map[string]int{}
+	superseded := 0
+	var lat []time.Duration
+	for _, d := range ds {
+		by[d.Status]++
+		if strings.Contains(d.Note, "superseded") {
+			superseded++
+		}
+		if d.Status == "delivered" && d.DoneAt != nil {
+			lat = append(lat, d.DoneAt.Sub(d.EvaluatedAt))
+		}
+	}
+	s := fmt.Sprintf("%d deliveries %v (%d superseded)", len(ds), by, superseded)
+	if len(lat) > 0 {
+		sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+		s += fmt.Sprintf("; evaluation → delivered p50 %v p99 %v max %v", lat[len(lat)/2].Round(time.Millisecond),
+			lat[len(lat)*99/100].Round(time.Millisecond), lat[len(lat)-1].Round(time.Millisecond))
+	}
+	return s
+}
