@@ -148,7 +148,7 @@ func (e *Env) reevaluateCounted(ctx context.Context, org, leadID string, cfg *sc
 			return nil, err
 		}
 		writes = append(writes, uw)
-		buf, err := json.Marshal(l)
+		buf, err := encodeLead(l)
 		if err != nil {
 			return nil, errs.Internal(err)
 		}

@@ -287,7 +287,9 @@ func mergeLeads(ctx context.Context, env *Env, org, survivor, merged, reason, by
 	return nil, mergeConflictErr()
 }
 
-// loadLeadRaw reads a lead and its stored bytes.
+// loadLeadRaw reads a lead and its record as JSON (the stored bytes, or
+// the lead re-encoded as JSON when stored in the compact encoding): merge
+// records keep it, and undo writes it back as the lead record.
 func loadLeadRaw(ctx context.Context, env *Env, org, id string) (*Lead, []byte, store.Version, error) {
 	b, ver, err := env.Store.Load(ctx, keyLead(org, id))
 	if errors.Is(err, store.ErrNotFound) {
@@ -297,8 +299,13 @@ func loadLeadRaw(ctx context.Context, env *Env, org, id string) (*Lead, []byte, 
 		return nil, nil, 0, storeErr(err)
 	}
 	var l Lead
-	if err := json.Unmarshal(b, &l); err != nil {
+	if err := decodeLead(b, &l); err != nil {
 		return nil, nil, 0, errs.Internal(err)
+	}
+	if len(b) > 0 && b[0] == leadCodecV2 {
+		if b, err = json.Marshal(&l); err != nil {
+			return nil, nil, 0, errs.Internal(err)
+		}
 	}
 	return &l, b, ver, nil
 }
@@ -352,8 +359,8 @@ func planMergeWrites(ctx context.Context, env *Env, org, survivor, merged, reaso
 	ns := combineLeads(s, m, moved, len(anon), now)
 	nm := cloneLead(m)
 	nm.MergedInto, nm.Identifiers, nm.AnonymousLinks, nm.UpdatedAt = survivor, []LeadIdentifier{}, 0, now
-	sb, _ := json.Marshal(ns)
-	mb, _ := json.Marshal(nm)
+	sb, _ := encodeLead(ns)
+	mb, _ := encodeLead(nm)
 	rb, err := json.Marshal(rec)
 	if err != nil {
 		return nil, nil, errs.Internal(err)
@@ -437,7 +444,7 @@ func planUndoWrites(ctx context.Context, env *Env, org, id string) (*MergeRecord
 		writes = append(writes, store.Write{Key: ie.key, Value: []byte(rec.Merged), Expected: ie.ver})
 	}
 	ns := restoreSurvivor(&sBefore, &mBefore, cur, backIDs, movedBack, now)
-	sb, _ := json.Marshal(ns)
+	sb, _ := encodeLead(ns)
 	rec.Merge = undone
 	rb, err := json.Marshal(rec)
 	if err != nil {

@@ -696,7 +696,7 @@ func (b *batch) flushLeads(ctx context.Context, order []string) error {
 				delta.evals++
 			}
 			extra = append(extra, evWrites...)
-			buf, err := json.Marshal(l)
+			buf, err := encodeLead(l)
 			if err != nil {
 				return err
 			}

@@ -175,12 +175,17 @@ func (c *Client) Leads(ctx context.Context, caller tenant.Caller, org, email, af
 		}
 		return []Lead{*l}, "", nil
 	}
-	return scanJSON[Lead](ctx, c.env, store.TenantKey(org, "lead"), after, limit)
+	return scanDecode(ctx, c.env, store.TenantKey(org, "lead"), after, limit, decodeLead)
 }
 
 // scanJSON pages through JSON records under a tenant key prefix; the
 // cursor is the last returned record's key suffix.
 func scanJSON[T any](ctx context.Context, env *Env, base []byte, after string, limit int) ([]T, string, error) {
+	return scanDecode(ctx, env, base, after, limit, func(b []byte, v *T) error { return json.Unmarshal(b, v) })
+}
+
+// scanDecode is scanJSON with the records' own decoding.
+func scanDecode[T any](ctx context.Context, env *Env, base []byte, after string, limit int, decode func([]byte, *T) error) ([]T, string, error) {
 	if limit <= 0 || limit > 200 {
 		limit = 50
 	}
@@ -197,7 +202,7 @@ func scanJSON[T any](ctx context.Context, env *Env, base []byte, after string, l
 			return errFull // one more exists: there is a next page
 		}
 		var v T
-		if err := json.Unmarshal(it.Value, &v); err != nil {
+		if err := decode(it.Value, &v); err != nil {
 			return err
 		}
 		out = append(out, v)

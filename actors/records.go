@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/trailspark/trailspark/engine/errs"
@@ -171,15 +172,19 @@ func keyDomainPrefix(org, domain string) []byte {
 func keyGroup(org, h string) []byte      { return store.TenantKey(org, "grp", h) }
 func keyConfigVersion(org string) []byte { return store.TenantKey(org, "cfgv") }
 
-// loadLead reads a lead; nil when absent.
+// loadLead reads a lead (either encoding, see lead_codec.go); nil when
+// absent.
 func (e *Env) loadLead(ctx context.Context, org, id string) (*Lead, store.Version, error) {
-	var l Lead
-	ver, err := e.loadJSON(ctx, keyLead(org, id), &l)
+	b, ver, err := e.Store.Load(ctx, keyLead(org, id))
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, 0, nil
 	}
 	if err != nil {
 		return nil, 0, err
+	}
+	var l Lead
+	if err := decodeLead(b, &l); err != nil {
+		return nil, 0, fmt.Errorf("decode %s: %w", keyLead(org, id), err)
 	}
 	return &l, ver, nil
 }

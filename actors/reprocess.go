@@ -521,7 +521,7 @@ func (e *Env) reprocessLeads(ctx context.Context, org string, leads []string, by
 				continue
 			}
 			l.UpdatedAt = now
-			b, err := json.Marshal(l)
+			b, err := encodeLead(l)
 			if err != nil {
 				return errs.Internal(err)
 			}
