@@ -27,7 +27,30 @@ func (c *Client) Collectors() []prometheus.Collector {
 	if c.env.Plugins != nil {
 		cs = append(cs, c.env.Plugins.Collectors()...) // trailspark_plugin_* (docs/plugins.md)
 	}
+	if c.node != nil {
+		cs = append(cs, c.clusterCollectors()...)
+	}
 	return cs
+}
+
+// clusterCollectors are the node's view of the cluster, read at scrape
+// time (docs/operations.md, alerts): members seen, readiness, and whether
+// the peers have left this node out.
+func (c *Client) clusterCollectors() []prometheus.Collector {
+	b2f := func(b bool) float64 {
+		if b {
+			return 1
+		}
+		return 0
+	}
+	return []prometheus.Collector{
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "trailspark_cluster_members", Help: "Cluster members this node sees (itself included)."},
+			func() float64 { return float64(len(c.node.Members())) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "trailspark_node_ready", Help: "1 when this node serves grain requests."},
+			func() float64 { return b2f(c.node.Ready()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "trailspark_cluster_excluded", Help: "1 when the peers have dropped this node (it must be restarted)."},
+			func() float64 { return b2f(c.node.Excluded()) }),
+	}
 }
 
 func (e *Env) metrics() *usageMetrics {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -276,5 +277,31 @@ func TestUsageThresholdWebhook(t *testing.T) {
 	}
 	if !pcts[80] || !pcts[100] {
 		t.Errorf("percents %v: want 80 and 100", pcts)
+	}
+}
+
+// /metrics carries the per-organization usage series and the node's view
+// of the cluster.
+func TestMetricsSeries(t *testing.T) {
+	e := newEnv(t)
+	ann := e.user("ann")
+	o := e.org(ann, "Metered")
+	k := e.key(o.ID, ann.Token, map[string]any{"name": "web"})
+	e.ok(e.do("POST", "/api/signal-staging/webhook/"+k.Key, "", map[string]any{"email": "m@corp.io", "event": "Viewed"}), http.StatusAccepted, nil)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		m := string(e.do("GET", "/metrics", "", nil).Body)
+		if strings.Contains(m, `trailspark_usage_units_total{meter="signals",org="`+o.ID+`"} 1`) {
+			for _, want := range []string{"trailspark_cluster_members 1", "trailspark_node_ready 1", "trailspark_cluster_excluded 0"} {
+				if !strings.Contains(m, want) {
+					t.Errorf("/metrics lacks %q", want)
+				}
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no usage series for the org in /metrics")
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
