@@ -83,13 +83,8 @@ func init() {
 		if t.state == nil || t.state.Deleted {
 			return nil, errs.NotFound("organization")
 		}
-		st := *t.state // a read: defaults and due changes on a copy (persisted by the next write)
-		if st.Billing != nil {
-			b := *st.Billing
-			st.Billing = &b
-		}
 		plans := g.env.plans()
-		st.EnsureBilling(plans, t.now)
+		st := stateWithBilling(t.state, plans, t.now)
 		p := st.UsagePeriod(t.now)
 		counts := tenant.OrgCounts{}
 		if c := st.Billing.Counts[tenant.PeriodKey(p)]; c != nil {
@@ -98,12 +93,12 @@ func init() {
 		return billingSnapshot{Plan: st.CurrentPlan(plans), Anchor: st.Billing.Anchor, Counts: &counts, Period: p,
 			Cycle: st.Billing.Cycle, Overages: st.Billing.Overages, Sched: st.Billing.Scheduled, Changes: st.Billing.Changes}, nil
 	}}
-	orgOps[opBillingGet] = orgOp{write: true, run: func(g *orgGrain, t *orgTx) (any, error) {
+	orgOps[opBillingGet] = orgOp{run: func(g *orgGrain, t *orgTx) (any, error) {
 		if err := t.authorize(tenant.CapManageOrg); err != nil {
 			return nil, err
 		}
-		t.state.EnsureBilling(g.env.plans(), t.now)
-		return billingViewOf(t.state, g.env.plans(), t.now), nil
+		st := stateWithBilling(t.state, g.env.plans(), t.now)
+		return billingViewOf(&st, g.env.plans(), t.now), nil
 	}}
 	orgOps[opBillingChange] = orgOp{write: true, run: func(g *orgGrain, t *orgTx) (any, error) {
 		if err := t.authorize(tenant.CapManageOrg); err != nil {
@@ -150,6 +145,19 @@ func init() {
 		t.configChanged(g.id)
 		return billingViewOf(t.state, g.env.plans(), t.now), nil
 	}}
+}
+
+// stateWithBilling is a read's view of the plan state: defaults and a due
+// scheduled change applied on a copy (the next write persists them), so
+// reads never write the org document.
+func stateWithBilling(s *tenant.State, plans []plan.Plan, now time.Time) tenant.State {
+	st := *s
+	if st.Billing != nil {
+		b := *st.Billing
+		st.Billing = &b
+	}
+	st.EnsureBilling(plans, now)
+	return st
 }
 
 // countOrgMeter decides and counts one unit of an org-level meter (models,
@@ -243,7 +251,7 @@ type UsageView struct {
 	TotalCents   int64          `json:"total_cents"`
 	History      []UsageSummary `json:"history,omitempty"`
 	usage        plan.Usage
-	anchor       time.Time
+	snap         *billingSnapshot // the plan state the view was computed with
 }
 
 // UsageSummary is a past period in the history.
@@ -263,7 +271,7 @@ func (c *Client) Usage(ctx context.Context, caller tenant.Caller, org string, at
 	if err != nil {
 		return nil, err
 	}
-	v.History, err = c.usageHistory(ctx, org, v.Period, v.anchor)
+	v.History, err = c.usageHistory(ctx, org, v.Period, v.snap.Anchor)
 	return v, err
 }
 
@@ -291,7 +299,7 @@ func (c *Client) usage(ctx context.Context, org string, at time.Time) (*UsageVie
 	}
 	u.Used[plan.MeterModels], u.Used[plan.MeterRefinements] = oc.Models, oc.Refinements
 	p := snap.Plan
-	v := &UsageView{Period: period, Plan: p.ID, Current: period.Contains(now), usage: u, anchor: snap.Anchor}
+	v := &UsageView{Period: period, Plan: p.ID, Current: period.Contains(now), usage: u, snap: snap}
 	charges := plan.Charges(p, u)
 	for _, m := range plan.Meters() {
 		lim := p.Limits.Get(m)

@@ -341,7 +341,7 @@ func (p *processor) refreshScoring(ctx context.Context, ver uint64) error {
 		p.billing, p.billingAt = bs, now
 		q := p.env.quotaFor(p.org)
 		q.mu.Lock()
-		q.ok = false // re-read with the (possibly new) plan
+		q.fetched = time.Time{} // stale: the next check re-reads it with the (possibly new) plan
 		q.mu.Unlock()
 	}
 	p.scoringCfg, p.scoringVer, p.scoringLoaded = compileScoring(s), v, true

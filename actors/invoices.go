@@ -45,11 +45,8 @@ func (c *Client) Invoices(ctx context.Context, caller tenant.Caller, org string)
 	if err != nil {
 		return nil, err
 	}
-	hist, err := c.usageHistory(ctx, org, cur.Period, cur.anchor)
-	if err != nil {
-		return nil, err
-	}
-	snap, err := c.billingSnapshot(ctx, org)
+	snap := cur.snap
+	hist, err := c.usageHistory(ctx, org, cur.Period, snap.Anchor)
 	if err != nil {
 		return nil, err
 	}

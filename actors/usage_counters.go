@@ -218,14 +218,16 @@ const quotaTTL = 2 * time.Second
 func (q *orgQuota) observe(period plan.Period, suffix string, cur partitionUsage, added map[plan.Meter]int64) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if !q.ok || q.period != period {
-		return
+	// The counter joins the view only when it belongs to the view's period;
+	// the reservations it settles are released in any case (a reservation
+	// left pending would count twice once a reload reads the counter).
+	if q.ok && q.period == period {
+		if q.counters == nil {
+			q.counters = map[string]partitionUsage{}
+		}
+		q.counters[suffix] = maxUsage(q.counters[suffix], cur)
+		q.recount()
 	}
-	if q.counters == nil {
-		q.counters = map[string]partitionUsage{}
-	}
-	q.counters[suffix] = maxUsage(q.counters[suffix], cur)
-	q.recount()
 	for m, n := range added {
 		rest := n
 		for _, p := range []map[plan.Meter]int64{q.pendingOld, q.pending} {
@@ -404,11 +406,7 @@ func (c *Client) checkQuota(ctx context.Context, org string, m plan.Meter) error
 	if err != nil {
 		return err
 	}
-	snap, err := c.billingSnapshot(ctx, org)
-	if err != nil {
-		return err
-	}
-	return plan.Decide(snap.Plan, u.usage, m, 1, c.env.now()).AsError()
+	return plan.Decide(u.snap.Plan, u.usage, m, 1, c.env.now()).AsError()
 }
 
 // checkSignalQuota reserves n signals in the organization's quota view:

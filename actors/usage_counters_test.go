@@ -119,7 +119,16 @@ func TestOrgQuotaReservations(t *testing.T) {
 	if d := q.reserve(plan.MeterEvaluations, 1, t0.Add(time.Second)); d.Allowed {
 		t.Fatalf("at the limit: %v", q.inUse().Used)
 	}
-	// The two other reservations never commit: they expire after two
+	// A commit observed while the view waits for a reload still releases
+	// its reservation (otherwise the reload would count it twice).
+	q.mu.Lock()
+	q.ok = false
+	q.mu.Unlock()
+	q.observe(period, "p1", partitionUsage{Evaluations: 1}, map[plan.Meter]int64{plan.MeterEvaluations: 1})
+	if u := q.inUse(); u.Get(plan.MeterEvaluations) != 2 {
+		t.Fatalf("after a commit observed while invalid: %v, want 2 (1 counted + 1 pending: its reservation released)", u.Used)
+	}
+	// The last reservation never commits: it expires after two
 	// rotations; the counted one stays.
 	for _, at := range []time.Time{t0.Add(pendingTTL + 2*time.Second), t0.Add(2*pendingTTL + 3*time.Second)} {
 		if err := q.reload(ctx, env, mergeOrg, snap, at); err != nil {
