@@ -252,13 +252,11 @@ func TestAnalyzeErrors(t *testing.T) {
 
 // --- Maven CRM ------------------------------------------------------------
 
-const mavenDir = "../../../shared/data/maven_crm_sales_opportunities/"
-
 func mavenFiles(tb testing.TB) (acc, opp []byte) {
-	acc, err1 := os.ReadFile(mavenDir + "accounts.csv")
-	opp, err2 := os.ReadFile(mavenDir + "sales_pipeline.csv")
+	acc, err1 := os.ReadFile(sharedData(tb, "maven_crm_sales_opportunities", "accounts.csv"))
+	opp, err2 := os.ReadFile(sharedData(tb, "maven_crm_sales_opportunities", "sales_pipeline.csv"))
 	if err1 != nil || err2 != nil {
-		tb.Skip("Maven CRM data not present")
+		tb.Fatalf("reading the Maven CRM data: %v %v", err1, err2)
 	}
 	return acc, opp
 }

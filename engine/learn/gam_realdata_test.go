@@ -3,7 +3,6 @@ package learn_test
 import (
 	"math"
 	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/trailspark/trailspark/engine/dataset"
@@ -27,7 +26,7 @@ func features(t *dataset.Table) []learn.Feature {
 
 func readXEducation(t testing.TB, exclude []string) *dataset.Table {
 	t.Helper()
-	path := filepath.Join("..", "..", "..", "shared", "data", "x_education_leads", "Leads.csv")
+	path := learn.SharedData(t, "x_education_leads", "Leads.csv")
 	f, err := os.Open(path)
 	if err != nil {
 		t.Skipf("dataset absent: %v", err)
@@ -89,7 +88,7 @@ func TestRealDataMavenPipeline(t *testing.T) {
 	if testing.Short() {
 		t.Skip("real-data CV is slow under -short")
 	}
-	path := filepath.Join("..", "..", "..", "shared", "data", "maven_crm_sales_opportunities", "sales_pipeline.csv")
+	path := learn.SharedData(t, "maven_crm_sales_opportunities", "sales_pipeline.csv")
 	f, err := os.Open(path)
 	if err != nil {
 		t.Skipf("dataset absent: %v", err)

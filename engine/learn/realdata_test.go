@@ -5,7 +5,6 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
-	"path/filepath"
 	"strconv"
 	"testing"
 )
@@ -15,7 +14,7 @@ import (
 // Quality, Last Activity, Last Notable Activity — all recorded after sales
 // contact) are deliberately not used.
 func TestRealDataXEducation(t *testing.T) {
-	path := filepath.Join("..", "..", "..", "shared", "data", "x_education_leads", "Leads.csv")
+	path := sharedData(t, "x_education_leads", "Leads.csv")
 	f, err := os.Open(path)
 	if err != nil {
 		t.Skipf("dataset absent: %v", err)
