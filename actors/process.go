@@ -98,7 +98,7 @@ func newProcessor(env *Env, log store.SignalLog, org string, p int, rules rulesS
 }
 
 // batchSize bounds one processing round.
-const batchSize = 256
+const batchSize = 2048
 
 // step processes up to one batch. It returns how many entries it consumed
 // and whether more may be waiting. A retryable failure stops the batch at
@@ -128,10 +128,12 @@ func (p *processor) step(ctx context.Context) (int, bool, error) {
 	}
 	b := newBatch(p)
 	var statuses []store.SignalStatus
+	received := make([]time.Time, 0, len(entries)) // of the entries consumed, in order
 	next := cursor
 	var stepErr error
 	for _, e := range entries {
 		st, err := b.process(ctx, e)
+		received = append(received, b.received)
 		if err != nil {
 			p.attempts[e.ID]++
 			if p.attempts[e.ID] < maxAttempts {
@@ -173,7 +175,7 @@ func (p *processor) step(ctx context.Context) (int, bool, error) {
 	if err := p.log.Commit(ctx, p.org, p.partition, next, statuses); err != nil {
 		return 0, false, err
 	}
-	p.recordRetentionMarks(ctx, entries, next) // retention.go
+	p.recordRetentionMarks(ctx, entries, received, next) // retention.go
 	b.afterCommit(ctx)
 	more := len(entries) == batchSize && stepErr == nil
 	return len(entries), more, stepErr
@@ -238,6 +240,10 @@ type batch struct {
 	// batch's signals, until the first chunk write carries them).
 	pending  usageDelta
 	coldDone []coldTaken // cold entries to delete once the batch is committed
+	// received is when the entry process last handled was received (zero
+	// when undecodable): the retention marks need it, and the entry is
+	// decoded here anyway.
+	received time.Time
 }
 
 type coldTaken struct {
@@ -276,6 +282,7 @@ func (b *batch) lookup(ctx context.Context, id identity.Identifier) (string, err
 // process handles one log entry and returns its status. replay is set for
 // cold-stored signals replayed after an identify.
 func (b *batch) process(ctx context.Context, e store.LogEntry) (store.SignalStatus, error) {
+	b.received = time.Time{}
 	return b.processEntry(ctx, e, false)
 }
 
@@ -283,6 +290,9 @@ func (b *batch) processEntry(ctx context.Context, e store.LogEntry, replay bool)
 	var s storedSignal
 	if err := decodeStoredSignal(e.Data, &s); err != nil {
 		return store.SignalStatus{ID: e.ID, Status: StatusPermanentlyFailed, Error: "undecodable log entry: " + err.Error()}, nil
+	}
+	if !replay {
+		b.received = s.ReceivedAt
 	}
 	// UseNumber keeps large numeric ids (CRM ids beyond 2^53) exact.
 	var payload map[string]any

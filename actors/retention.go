@@ -78,17 +78,21 @@ func receivedAt(b []byte) (time.Time, bool) {
 }
 
 // recordRetentionMarks writes the retention marks of the entries a step
-// consumed (ids up to committed) once their commit is done. A failure is
-// logged, not returned: it only delays a purge.
-func (p *processor) recordRetentionMarks(ctx context.Context, entries []store.LogEntry, committed uint64) {
+// consumed (ids up to committed) once their commit is done; received[i],
+// when set, is when entries[i] was received (else it is decoded from the
+// entry). A failure is logged, not returned: it only delays a purge.
+func (p *processor) recordRetentionMarks(ctx context.Context, entries []store.LogEntry, received []time.Time, committed uint64) {
 	marks := map[string]uint64{}
 	var days []string
-	for _, e := range entries {
+	for i, e := range entries {
 		if e.ID > committed {
 			break
 		}
-		at, ok := receivedAt(e.Data)
-		if !ok {
+		var at time.Time
+		ok := i < len(received) && !received[i].IsZero()
+		if ok {
+			at = received[i]
+		} else if at, ok = receivedAt(e.Data); !ok {
 			continue // undecodable: purged with a later mark
 		}
 		d := retentionDay(at)

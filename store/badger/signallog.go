@@ -46,6 +46,22 @@ type signalLog struct {
 	// share one write (and one sync).
 	appendMu sync.Mutex
 	seq      *badger.Sequence
+
+	// backlog remembers each partition's last count so Backlog scans only
+	// what changed since (entries processed and entries appended), not the
+	// whole backlog: stats are polled while hundreds of thousands wait.
+	backlogMu  sync.Mutex
+	backlog    map[string]*[store.Partitions]backlogMemo
+	backlogGen uint64 // bumped by Purge: memos counted before it are void
+}
+
+// backlogMemo: n entries of the partition have ids in (cursor, ∞), and the
+// greatest id seen was seen. Ids become visible in order (see appendMu), so
+// no entry with an id at most seen can appear later.
+type backlogMemo struct {
+	valid        bool
+	cursor, seen uint64
+	n            int
 }
 
 // maxAttempts bounds the retries of a transaction that lost a conflict.
@@ -517,7 +533,12 @@ func (l *signalLog) takeCold(prefix []byte) ([]store.LogEntry, error) {
 	return out, nil
 }
 
-// Backlog implements store.SignalLog with key-only scans after each cursor.
+// Backlog implements store.SignalLog: per partition, the entries after its
+// cursor. A partition's count is remembered and brought up to date with
+// key-only scans of what changed: the entries processed since (from the old
+// cursor to the new) and the entries appended since (after the greatest id
+// seen). A cursor that went back (the tenant was dropped) or a Purge in
+// between starts the count afresh.
 func (l *signalLog) Backlog(ctx context.Context, org string) (int, error) {
 	total := 0
 	for p := 0; p < store.Partitions; p++ {
@@ -525,25 +546,94 @@ func (l *signalLog) Backlog(ctx context.Context, org string) (int, error) {
 		if err != nil {
 			return 0, err
 		}
-		if err := l.s.enter(ctx); err != nil {
+		l.backlogMu.Lock()
+		gen := l.backlogGen
+		var m backlogMemo
+		if ms := l.backlog[org]; ms != nil {
+			m = ms[p]
+		}
+		l.backlogMu.Unlock()
+		if m.valid && cur < m.cursor {
+			m.valid = false
+		}
+		next, err := l.countBacklog(ctx, org, p, cur, m)
+		if err == nil && next.n < 0 { // cannot happen while the invariants hold: recount
+			next, err = l.countBacklog(ctx, org, p, cur, backlogMemo{})
+		}
+		if err != nil {
 			return 0, err
 		}
-		prefix := append(store.TenantKey(org, "sl", partHex(p)), '/')
-		err = l.s.db.View(func(txn *badger.Txn) error {
-			it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix, PrefetchValues: false})
-			defer it.Close()
-			start := append(append([]byte(nil), prefix...), idHex(cur+1)...)
-			for it.Seek(start); it.ValidForPrefix(prefix); it.Next() {
-				total++
+		l.backlogMu.Lock()
+		if l.backlogGen == gen {
+			if l.backlog == nil {
+				l.backlog = map[string]*[store.Partitions]backlogMemo{}
 			}
-			return nil
-		})
-		l.s.leave()
-		if err != nil {
-			return 0, fmt.Errorf("badgerstore: backlog: %w", mapErr(err))
+			ms := l.backlog[org]
+			if ms == nil {
+				ms = new([store.Partitions]backlogMemo)
+				l.backlog[org] = ms
+			}
+			ms[p] = next
 		}
+		l.backlogMu.Unlock()
+		total += next.n
 	}
 	return total, nil
+}
+
+// countBacklog brings partition p's memo m up to date with cursor cur (a
+// fresh count when m is not valid).
+func (l *signalLog) countBacklog(ctx context.Context, org string, p int, cur uint64, m backlogMemo) (backlogMemo, error) {
+	if err := l.s.enter(ctx); err != nil {
+		return backlogMemo{}, err
+	}
+	prefix := append(store.TenantKey(org, "sl", partHex(p)), '/')
+	next := backlogMemo{valid: true, cursor: cur, seen: cur}
+	err := l.s.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix, PrefetchValues: false})
+		defer it.Close()
+		from := cur // count entries after from
+		if m.valid {
+			next.n, next.seen = m.n, max(m.seen, cur)
+			// Processed since: the remembered entries up to the new cursor.
+			stop := min(cur, m.seen)
+			for it.Seek(append(append([]byte(nil), prefix...), idHex(m.cursor+1)...)); it.ValidForPrefix(prefix); it.Next() {
+				id, err := strconv.ParseUint(string(it.Item().Key()[len(prefix):]), 16, 64)
+				if err != nil {
+					return errCorrupt
+				}
+				if id > stop {
+					break
+				}
+				next.n--
+			}
+			from = next.seen
+		}
+		// Appended since (or everything, for a fresh count).
+		for it.Seek(append(append([]byte(nil), prefix...), idHex(from+1)...)); it.ValidForPrefix(prefix); it.Next() {
+			next.n++
+			if id, err := strconv.ParseUint(string(it.Item().Key()[len(prefix):]), 16, 64); err == nil {
+				next.seen = max(next.seen, id)
+			} else {
+				return errCorrupt
+			}
+		}
+		return nil
+	})
+	l.s.leave()
+	if err != nil {
+		return backlogMemo{}, fmt.Errorf("badgerstore: backlog: %w", mapErr(err))
+	}
+	return next, nil
+}
+
+// forgetBacklogs voids every remembered backlog count (Purge deletes
+// entries, which the incremental count would not see).
+func (l *signalLog) forgetBacklogs() {
+	l.backlogMu.Lock()
+	l.backlogGen++
+	l.backlog = nil
+	l.backlogMu.Unlock()
 }
 
 // ReadCold implements store.SignalLog.
@@ -628,6 +718,8 @@ func (l *signalLog) Purge(ctx context.Context, org string, p int, upto uint64) (
 		return 0, err
 	}
 	defer l.s.leave()
+	l.forgetBacklogs()
+	defer l.forgetBacklogs()
 	l.s.dropMu.RLock()
 	defer l.s.dropMu.RUnlock()
 	batch := purgeBatch
