@@ -229,7 +229,7 @@ func BenchmarkProcessLeads(b *testing.B) {
 		b.Run(enc, func(b *testing.B) {
 			leadJSONForBench = enc == "json"
 			defer func() { leadJSONForBench = false }()
-			const signals, people = 50000, 2000
+			const signals, people = 50000, 1250
 			var total time.Duration
 			for b.Loop() {
 				b.StopTimer()

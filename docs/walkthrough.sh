@@ -115,7 +115,8 @@ want "$(curl -s -XPUT $URL/api/v1/orgs/$ORG/settings -H "Authorization: Bearer $
 # Plans and usage
 want "$(curl -sf $URL/api/v1/orgs/$ORG/usage -H "Authorization: Bearer $ANN" | jq -r '.meters[] | select(.meter=="evaluations") | .used > 0')" "true" "usage counted"
 want "$(curl -sf -XPOST $URL/api/v1/orgs/$ORG/billing/change-plan -H "Authorization: Bearer $ANN" -H "$J" -d '{"plan_id":"growth"}' | jq -r .kind)" "upgrade" "upgrade"
-"$TS" usage $ORG --server $URL --token $ANN | grep -q "^evaluations .* ok" || { echo "walkthrough: usage bars" >&2; exit 1; }
+BARS=$("$TS" usage $ORG --server $URL --token $ANN)
+echo "$BARS" | grep -q "^evaluations .* ok" || { echo "walkthrough: usage bars:" >&2; echo "$BARS" >&2; exit 1; }
 want "$("$TS" billing show $ORG --server $URL --token $ANN --output json | jq -r .plan.id)" "growth" "billing show"
 
 # Transfer & remove

@@ -49,7 +49,9 @@ type benchNode struct {
 
 var benchListenRe = regexp.MustCompile(`listening on (http://\S+)`)
 
-func startBenchNode() (*benchNode, time.Duration, error) {
+// startBenchNode starts `serve` on an empty data directory; extra are more
+// serve flags (e.g. --store postgres://…).
+func startBenchNode(extra ...string) (*benchNode, time.Duration, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, 0, err
@@ -59,7 +61,8 @@ func startBenchNode() (*benchNode, time.Duration, error) {
 		return nil, 0, err
 	}
 	start := time.Now()
-	cmd := exec.Command(exe, "serve", "--data-dir", dir, "--listen", "127.0.0.1:0", "--log-level", "warn")
+	args := append([]string{"serve", "--data-dir", dir, "--listen", "127.0.0.1:0", "--log-level", "warn"}, extra...)
+	cmd := exec.Command(exe, args...)
 	// Passwords keep the production KDF: login latency is part of the story,
 	// but it is measured separately from the other management calls.
 	cmd.Env = append(os.Environ(), "TRAILSPARK_ADMIN_TOKEN=bench-operator-token-0123456789", "TRAILSPARK_DEBUG_PPROF=true",

@@ -11,6 +11,7 @@ import (
 	"os"
 	"runtime"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -20,22 +21,26 @@ import (
 
 	"github.com/trailspark/trailspark/store"
 	badgerstore "github.com/trailspark/trailspark/store/badger"
+	"github.com/trailspark/trailspark/store/postgres"
 )
 
 // `trailspark bench ingest` drives signal ingestion against a fresh node
 // (a child process, like an operator runs it) and against a bare baseline
-// (a minimal Gin handler doing only the same durable Badger append), and
-// reports throughput, latency percentiles, processing lag and memory.
+// (a minimal Gin handler doing only the same durable append), and reports
+// throughput, latency percentiles, processing lag and memory. --store runs
+// both on PostgreSQL instead of Badger.
 func newBenchIngestCmd() *cobra.Command {
 	var dur time.Duration
 	var conc, batch, leads int
+	var storeURL string
 	cmd := &cobra.Command{
 		Use:   "ingest",
 		Short: "Measure signal ingestion throughput, latency and processing lag",
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runBenchIngest(cmd.OutOrStdout(), dur, conc, batch, leads)
+			return runBenchIngest(cmd.OutOrStdout(), dur, conc, batch, leads, storeURL)
 		},
 	}
+	cmd.Flags().StringVar(&storeURL, "store", "", "a postgres:// URL: the node and the baseline use this database instead of Badger")
 	cmd.Flags().DurationVar(&dur, "duration", 10*time.Second, "how long each load phase runs")
 	cmd.Flags().IntVar(&conc, "concurrency", 8, "concurrent HTTP clients")
 	cmd.Flags().IntVar(&batch, "batch", 500, "signals per batch request")
@@ -64,21 +69,17 @@ type loadResult struct {
 	errors    int64
 	elapsed   time.Duration
 	latencies []time.Duration
+	ids       []string // sampled signal ids (see drive)
 }
 
 func (r *loadResult) rate() float64 { return float64(r.signals) / r.elapsed.Seconds() }
 
-func (r *loadResult) pct(p float64) time.Duration {
-	if len(r.latencies) == 0 {
-		return 0
-	}
-	sort.Slice(r.latencies, func(i, j int) bool { return r.latencies[i] < r.latencies[j] })
-	return r.latencies[int(float64(len(r.latencies)-1)*p)]
-}
+func (r *loadResult) pct(p float64) time.Duration { return pctOf(r.latencies, p) }
 
 // drive posts bodies from gen for dur with conc clients; rate limits the
-// total request rate when > 0.
-func drive(url string, conc int, dur time.Duration, perReq int, rate float64, gen func(i int) []byte) *loadResult {
+// total request rate when > 0. With sampleEvery > 0 it keeps the signal id
+// of every sampleEvery-th request (for the processing lag).
+func drive(url string, conc int, dur time.Duration, perReq int, rate float64, gen func(i int) []byte, sampleEvery ...int) *loadResult {
 	tr := &http.Transport{MaxIdleConnsPerHost: conc * 2, MaxConnsPerHost: conc * 2}
 	client := &http.Client{Transport: tr, Timeout: 30 * time.Second}
 	defer tr.CloseIdleConnections()
@@ -107,6 +108,16 @@ func drive(url string, conc int, dur time.Duration, perReq int, rate float64, ge
 				if err != nil {
 					atomic.AddInt64(&res.errors, 1)
 					continue
+				}
+				if len(sampleEvery) > 0 && sampleEvery[0] > 0 && i%sampleEvery[0] == 0 {
+					var acc struct {
+						ID string `json:"id"`
+					}
+					if json.NewDecoder(resp.Body).Decode(&acc) == nil && acc.ID != "" {
+						mu.Lock()
+						res.ids = append(res.ids, acc.ID)
+						mu.Unlock()
+					}
 				}
 				_, _ = io.Copy(io.Discard, resp.Body)
 				resp.Body.Close()
@@ -147,14 +158,24 @@ func singleGen(leads int) func(int) []byte {
 }
 
 // baseline serves a bare Gin handler that splits a JSON array and appends
-// the raw items to the same Badger signal log, durable before answering.
-func baseline() (string, func(), error) {
+// the raw items to the same kind of signal log as the node's (Badger, or
+// PostgreSQL at storeURL), durable before answering.
+func baseline(storeURL string) (string, func(), error) {
 	dir, err := os.MkdirTemp("", "trailspark-baseline-")
 	if err != nil {
 		return "", nil, err
 	}
-	st, err := badgerstore.Open(badgerstore.Options{Dir: dir, GCInterval: -1})
+	var st interface {
+		SignalLog() store.SignalLog
+		Close() error
+	}
+	if storeURL != "" {
+		st, err = postgres.Open(context.Background(), storeURL, postgres.Options{})
+	} else {
+		st, err = badgerstore.Open(badgerstore.Options{Dir: dir, GCInterval: -1})
+	}
 	if err != nil {
+		os.RemoveAll(dir)
 		return "", nil, err
 	}
 	log := st.SignalLog()
@@ -190,18 +211,25 @@ func baseline() (string, func(), error) {
 	}, nil
 }
 
-func runBenchIngest(w io.Writer, dur time.Duration, conc, batch, leads int) error {
-	fmt.Fprintf(w, "machine: %d CPUs; load generator on the same machine; %v per phase, %d clients\n", numCPU(), dur, conc)
+func runBenchIngest(w io.Writer, dur time.Duration, conc, batch, leads int, storeURL string) error {
+	kind, extra := "Badger", []string(nil)
+	if storeURL != "" {
+		if !strings.HasPrefix(storeURL, "postgres://") && !strings.HasPrefix(storeURL, "postgresql://") {
+			return fmt.Errorf("--store: want a postgres:// URL, got %q", storeURL)
+		}
+		kind, extra = "PostgreSQL", []string{"--store", storeURL}
+	}
+	fmt.Fprintf(w, "machine: %d CPUs; load generator on the same machine; %v per phase, %d clients; store %s\n", numCPU(), dur, conc, kind)
 
-	burl, stopBase, err := baseline()
+	burl, stopBase, err := baseline(storeURL)
 	if err != nil {
 		return err
 	}
 	base := drive(burl+"/batch", conc, dur, batch, 0, batchGen(batch, leads))
 	stopBase()
-	fmt.Fprintf(w, "baseline (bare Gin + durable Badger append), batches of %d: %.0f signals/s\n", batch, base.rate())
+	fmt.Fprintf(w, "baseline (bare Gin + durable %s append), batches of %d: %.0f signals/s\n", kind, batch, base.rate())
 
-	n, _, err := startBenchNode()
+	n, _, err := startBenchNode(extra...)
 	if err != nil {
 		return err
 	}
@@ -258,9 +286,16 @@ func runBenchIngest(w io.Writer, dur time.Duration, conc, batch, leads int) erro
 	profWG.Wait()
 	fmt.Fprintf(w, "single-signal webhook, max rate: %.0f requests/s, p50 %v p99 %v, %d errors\n",
 		s.rate(), s.pct(0.5).Round(100*time.Microsecond), s.pct(0.99).Round(100*time.Microsecond), s.errors)
-	s2 := drive(n.url+"/api/signal-staging/webhook/"+key, conc*4, dur, 1, 5000, singleGen(leads))
+	s2 := drive(n.url+"/api/signal-staging/webhook/"+key, conc*4, dur, 1, 5000, singleGen(leads), 25)
 	fmt.Fprintf(w, "single-signal webhook at 5,000 requests/s offered: %.0f achieved, p50 %v p99 %v\n",
 		s2.rate(), s2.pct(0.5).Round(100*time.Microsecond), s2.pct(0.99).Round(100*time.Microsecond))
+	waitProcessed(n, op, orgID, s2.signals)
+	if lags, err := processingLags(n, op, orgID, s2.ids); err != nil {
+		fmt.Fprintf(w, "processing lag at 5,000 signals/s: not measured (%v)\n", err)
+	} else if len(lags) > 0 {
+		fmt.Fprintf(w, "processing lag at 5,000 signals/s (received → processed, %d sampled signals): p50 %v p99 %v max %v\n",
+			len(lags), pctOf(lags, 0.5).Round(time.Millisecond), pctOf(lags, 0.99).Round(time.Millisecond), pctOf(lags, 1).Round(time.Millisecond))
+	}
 	time.Sleep(3 * time.Second)
 	if profDir != "" {
 		saveProfile(n, op, "/debug/pprof/heap", profDir+"/heap.prof")
@@ -269,6 +304,39 @@ func runBenchIngest(w io.Writer, dur time.Duration, conc, batch, leads int) erro
 		fmt.Fprintf(w, "RSS after the run: %s\n", m)
 	}
 	return nil
+}
+
+// processingLags reads sampled signals back and returns each one's
+// processed_at − received_at (both stamped by the node). received_at is
+// taken before the durable append, so this slightly overstates the lag
+// from the 202.
+func processingLags(n *benchNode, op, org string, ids []string) ([]time.Duration, error) {
+	var lags []time.Duration
+	for _, id := range ids {
+		res, err := n.call("GET", "/api/v1/orgs/"+org+"/signals/"+id, op, nil)
+		if err != nil {
+			return nil, err
+		}
+		rec, _ := res["received_at"].(string)
+		pro, _ := res["processed_at"].(string)
+		r, err1 := time.Parse(time.RFC3339Nano, rec)
+		p, err2 := time.Parse(time.RFC3339Nano, pro)
+		if err1 != nil || err2 != nil {
+			return nil, fmt.Errorf("signal %s: received_at %q, processed_at %q", id, rec, pro)
+		}
+		lags = append(lags, p.Sub(r))
+	}
+	return lags, nil
+}
+
+// pctOf is the p-quantile of d (0 for none).
+func pctOf(d []time.Duration, p float64) time.Duration {
+	if len(d) == 0 {
+		return 0
+	}
+	s := append([]time.Duration(nil), d...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	return s[int(p*float64(len(s)-1))]
 }
 
 // waitProcessed polls the signal list until the newest signal has a final
