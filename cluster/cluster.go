@@ -36,9 +36,9 @@ import (
 const ProviderLocal = "local"
 
 // Providers lists the membership providers this build has. protoactor's
-// consul, etcd and kubernetes providers are not among them: each needs
-// modules this build does not take in (docs/decisions/0009-cluster-mode.md).
-func Providers() []string { return []string{ProviderLocal, ProviderAutomanaged} }
+// consul, etcd and zk providers are not among them: each needs a server
+// this project does not run (docs/decisions/0009-cluster-mode.md).
+func Providers() []string { return []string{ProviderLocal, ProviderAutomanaged, ProviderKubernetes} }
 
 // ErrNotReady is returned for requests made before the node is ready or
 // after it stopped; callers answer 503 (retryable).
@@ -63,7 +63,7 @@ type Config struct {
 	// Host). Set it when Host is a wildcard.
 	AdvertiseHost  string
 	Port           int           // actor endpoint port; 0 = any free port
-	Provider       string        // membership provider: ProviderLocal (default) or ProviderAutomanaged
+	Provider       string        // membership provider: ProviderLocal (default), ProviderAutomanaged or ProviderKubernetes
 	RequestTimeout time.Duration // default per-request timeout (default 5 s)
 	Logger         hclog.Logger
 	// Agent is the shared membership for ProviderLocal; nil makes a private
@@ -81,6 +81,10 @@ type Config struct {
 	// may fail to answer before it is dropped (default DefaultSuspectAfter).
 	RefreshInterval time.Duration
 	SuspectAfter    time.Duration
+
+	// Kubernetes configures ProviderKubernetes; its zero value is right in
+	// a pod.
+	Kubernetes KubernetesConfig
 }
 
 // Kind is a grain kind: a name and how to make one activation.
@@ -146,6 +150,15 @@ func Start(cfg Config, kinds ...Kind) (*Node, error) {
 			return nil, err
 		}
 		provider.inner, provider.automanaged = am, am
+	case ProviderKubernetes:
+		if err := kubernetesAdvertised(cfg); err != nil {
+			return nil, err
+		}
+		kp, err := newKubernetesProvider(cfg.Kubernetes, cfg.Name, append([]string{probeKind}, kindNames(kinds)...))
+		if err != nil {
+			return nil, err
+		}
+		provider.inner = kp
 	default:
 		return nil, fmt.Errorf("cluster: provider %q is not available in this build (%s)", cfg.Provider, strings.Join(Providers(), ", "))
 	}
@@ -262,7 +275,23 @@ func (n *Node) WaitReady(ctx context.Context) error {
 func (n *Node) Address() string { return n.system.Address() }
 
 // ID is the node's member id.
-func (n *Node) ID() string { return n.system.ID }
+func (n *Node) ID() string { return n.selfID() }
+
+// selfID is this node's member id. The local and automanaged providers use
+// the actor system's id; the kubernetes provider makes its own (a UUID on
+// the pod's labels), so the node finds itself by its address among the
+// members, and uses the system id until it sees itself.
+func (n *Node) selfID() string {
+	if n.cfg.Provider == ProviderKubernetes {
+		addr := n.system.Address()
+		for _, m := range n.cluster.MemberList.Members().Members() {
+			if m.Address() == addr {
+				return m.Id
+			}
+		}
+	}
+	return n.system.ID
+}
 
 // Members lists the member ids this node sees.
 func (n *Node) Members() []string {
@@ -281,7 +310,7 @@ func (n *Node) Coordinator() bool {
 	if n.stopping.Load() {
 		return false
 	}
-	self := n.system.ID
+	self := n.selfID()
 	for _, m := range n.cluster.MemberList.Members().Members() {
 		if m.Id < self {
 			return false

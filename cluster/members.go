@@ -89,7 +89,7 @@ func (n *Node) MemberInfos(ctx context.Context) []MemberInfo {
 	if n.stopping.Load() {
 		return nil
 	}
-	self := n.system.ID
+	self := n.selfID()
 	var out []MemberInfo
 	ids := map[string]bool{}
 	for _, m := range n.cluster.MemberList.Members().Members() {
