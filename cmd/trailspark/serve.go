@@ -18,6 +18,7 @@ import (
 func newServeCmd() *cobra.Command {
 	var configPath, dataDir, listen, pluginsDir, logFormat, logLevel string
 	var storeURL, provider, peers, advertise string
+	var k8sNamespace, k8sAPIServer, k8sTokenFile, k8sCAFile string
 	var clusterMode bool
 	var nodePort, clusterPort int
 	cmd := &cobra.Command{
@@ -28,7 +29,9 @@ TRAILSPARK_* environment variables, then flags. The operator credential is
 TRAILSPARK_ADMIN_TOKEN, or generated on first start into <data-dir>/operator-token.
 
 Cluster mode: several nodes share one PostgreSQL database and find each
-other through a static peer list, e.g. on one host:
+other. In Kubernetes, --cluster-provider kubernetes: each pod labels itself
+and watches its peers' pods through the API (deploy/kubernetes has the
+manifests and RBAC). Elsewhere, through a static peer list, e.g. on one host:
 
   TRAILSPARK_ENCRYPTION_KEY=... TRAILSPARK_ADMIN_TOKEN=... trailspark serve \
     --cluster --store postgres://trailspark@db/trailspark \
@@ -84,6 +87,18 @@ and are never generated in cluster mode.`,
 			if flags.Changed("advertise-host") {
 				cfg.AdvertiseHost = advertise
 			}
+			if flags.Changed("kubernetes-namespace") {
+				cfg.KubernetesNamespace = k8sNamespace
+			}
+			if flags.Changed("kubernetes-api-server") {
+				cfg.KubernetesAPIServer = k8sAPIServer
+			}
+			if flags.Changed("kubernetes-token-file") {
+				cfg.KubernetesTokenFile = k8sTokenFile
+			}
+			if flags.Changed("kubernetes-ca-file") {
+				cfg.KubernetesCAFile = k8sCAFile
+			}
 			return serve(cmd, cfg)
 		},
 	}
@@ -96,11 +111,15 @@ and are never generated in cluster mode.`,
 	f.StringVar(&logLevel, "log-level", "", "trace, debug, info, warn or error (TRAILSPARK_LOG_LEVEL; default info)")
 	f.StringVar(&storeURL, "store", "", "badger (embedded, in the data directory; the default) or a postgres:// URL (TRAILSPARK_STORE)")
 	f.BoolVar(&clusterMode, "cluster", false, "run as one member of a cluster sharing a PostgreSQL --store (TRAILSPARK_CLUSTER)")
-	f.StringVar(&provider, "cluster-provider", "", "membership: local (one node; default) or automanaged (TRAILSPARK_CLUSTER_PROVIDER)")
+	f.StringVar(&provider, "cluster-provider", "", "membership: local (one node; default), automanaged (static --peers) or kubernetes (pod labels through the Kubernetes API) (TRAILSPARK_CLUSTER_PROVIDER)")
 	f.StringVar(&peers, "peers", "", "automanaged: node ports of all nodes, host:port,host:port,... (TRAILSPARK_PEERS)")
 	f.IntVar(&nodePort, "node-port", 0, "automanaged: this node's membership port, one of --peers (TRAILSPARK_NODE_PORT)")
 	f.IntVar(&clusterPort, "cluster-port", 0, "actor endpoint (gRPC) port; 0 = any free port (TRAILSPARK_CLUSTER_PORT)")
-	f.StringVar(&advertise, "advertise-host", "", "host or IP other nodes reach this one at; not loopback = bind all interfaces (TRAILSPARK_ADVERTISE_HOST)")
+	f.StringVar(&advertise, "advertise-host", "", "host or IP other nodes reach this one at; not loopback = bind all interfaces; kubernetes: the pod IP (TRAILSPARK_ADVERTISE_HOST)")
+	f.StringVar(&k8sNamespace, "kubernetes-namespace", "", "kubernetes: the pod's namespace; default the service account's (TRAILSPARK_KUBERNETES_NAMESPACE)")
+	f.StringVar(&k8sAPIServer, "kubernetes-api-server", "", "kubernetes: API server URL for a node outside a pod; default in-cluster (TRAILSPARK_KUBERNETES_API_SERVER)")
+	f.StringVar(&k8sTokenFile, "kubernetes-token-file", "", "kubernetes: bearer token file for --kubernetes-api-server (TRAILSPARK_KUBERNETES_TOKEN_FILE)")
+	f.StringVar(&k8sCAFile, "kubernetes-ca-file", "", "kubernetes: CA (PEM) of --kubernetes-api-server (TRAILSPARK_KUBERNETES_CA_FILE)")
 	return cmd
 }
 
@@ -119,7 +138,10 @@ func serve(cmd *cobra.Command, cfg node.Config) error {
 	if cfg.StoreKind() == node.StorePostgres {
 		where = "state in PostgreSQL"
 	}
-	if cfg.Cluster {
+	switch {
+	case cfg.Cluster && cfg.ClusterProvider == "kubernetes":
+		where += ", cluster member via kubernetes (pod labels)"
+	case cfg.Cluster:
 		where += fmt.Sprintf(", cluster member via %s on node port %d", cfg.ClusterProvider, cfg.NodePort)
 	}
 	fmt.Fprintf(out, "TrailSpark %s listening on %s (%s)\n", version, n.URL, where)

@@ -9,8 +9,10 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/url"
 	"os"
 	"reflect"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -18,6 +20,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/trailspark/trailspark/cluster"
 	"github.com/trailspark/trailspark/engine/seal"
 )
 
@@ -118,8 +121,22 @@ type Config struct {
 	// Cluster runs the node as one member of several sharing Store.
 	Cluster bool `yaml:"cluster" env:"TRAILSPARK_CLUSTER"`
 	// ClusterProvider is how members find each other: local (one node,
-	// the default) or automanaged (a static peer list).
+	// the default), automanaged (a static peer list) or kubernetes (pod
+	// labels through the Kubernetes API, protoactor's provider).
 	ClusterProvider string `yaml:"cluster_provider" env:"TRAILSPARK_CLUSTER_PROVIDER"`
+	// KubernetesNamespace is the namespace of this node's pod (kubernetes
+	// provider). In a pod it may stay empty (the service account's is
+	// used) and must not differ from it; out of a pod it is required.
+	KubernetesNamespace string `yaml:"kubernetes_namespace" env:"TRAILSPARK_KUBERNETES_NAMESPACE"`
+	// KubernetesAPIServer is the API server's URL for a node that does not
+	// run in a pod (kubernetes provider); empty: the in-cluster service
+	// account. KubernetesTokenFile holds its bearer token and
+	// KubernetesCAFile its CA (PEM); KubernetesInsecure skips TLS
+	// verification (tests only).
+	KubernetesAPIServer string `yaml:"kubernetes_api_server" env:"TRAILSPARK_KUBERNETES_API_SERVER"`
+	KubernetesTokenFile string `yaml:"kubernetes_token_file" env:"TRAILSPARK_KUBERNETES_TOKEN_FILE"`
+	KubernetesCAFile    string `yaml:"kubernetes_ca_file" env:"TRAILSPARK_KUBERNETES_CA_FILE"`
+	KubernetesInsecure  bool   `yaml:"kubernetes_insecure" env:"TRAILSPARK_KUBERNETES_INSECURE"`
 	// Peers are the node ports (host:port) of every node, this one
 	// included (automanaged provider).
 	Peers StringList `yaml:"peers" env:"TRAILSPARK_PEERS"`
@@ -246,11 +263,12 @@ func (c *Config) StoreKind() string {
 	return ""
 }
 
-// Cluster providers (cluster.ProviderLocal, cluster.ProviderAutomanaged),
-// and those of protoactor-go this build does not have.
+// Cluster providers (cluster.ProviderLocal, cluster.ProviderAutomanaged,
+// cluster.ProviderKubernetes), and those of protoactor-go this build does
+// not have.
 var (
-	clusterProviders  = []string{"local", "automanaged"}
-	missingProviders  = []string{"consul", "etcd", "kubernetes", "k8s", "zk", "zookeeper"}
+	clusterProviders  = []string{"local", "automanaged", "kubernetes"}
+	missingProviders  = []string{"consul", "etcd", "zk", "zookeeper"}
 	loopbackAdvertise = []string{"", "127.0.0.1", "localhost", "::1"}
 )
 
@@ -266,9 +284,11 @@ func (c *Config) validateCluster(add func(string, ...any)) {
 	switch {
 	case slices.Contains(clusterProviders, c.ClusterProvider):
 	case slices.Contains(missingProviders, c.ClusterProvider):
-		add("cluster_provider: %q is not available in this build (protoactor's %s provider needs modules it does not include); use automanaged with a peer list, see docs/decisions/0009-cluster-mode.md", c.ClusterProvider, c.ClusterProvider)
+		add("cluster_provider: %q is not available in this build (protoactor's %s provider needs a server this project does not run); use kubernetes in Kubernetes, automanaged with a peer list elsewhere, see docs/decisions/0009-cluster-mode.md", c.ClusterProvider, c.ClusterProvider)
+	case c.ClusterProvider == "k8s":
+		add("cluster_provider: %q: the name is kubernetes", c.ClusterProvider)
 	default:
-		add("cluster_provider: %q must be local or automanaged", c.ClusterProvider)
+		add("cluster_provider: %q must be local, automanaged or kubernetes", c.ClusterProvider)
 	}
 	if c.AdminToken != "" && c.AdminTokenFile != "" {
 		add("admin_token_file: set admin_token or admin_token_file, not both")
@@ -287,6 +307,7 @@ func (c *Config) validateCluster(add func(string, ...any)) {
 			add("peers: %q is not host:port (the node port of a node)", p)
 		}
 	}
+	c.validateKubernetes(add)
 	if !c.Cluster {
 		if c.ClusterProvider != "" && c.ClusterProvider != "local" && slices.Contains(clusterProviders, c.ClusterProvider) {
 			add("cluster_provider: %s is for cluster mode: also set --cluster (cluster: true)", c.ClusterProvider)
@@ -297,7 +318,7 @@ func (c *Config) validateCluster(add func(string, ...any)) {
 		add("cluster: cluster mode needs --store postgres://… (a PostgreSQL database every node shares); Badger is one node's disk")
 	}
 	if c.ClusterProvider == "local" || c.ClusterProvider == "" {
-		add("cluster_provider: local is one node only; cluster mode needs --cluster-provider automanaged with --peers")
+		add("cluster_provider: local is one node only; cluster mode needs --cluster-provider kubernetes (in Kubernetes) or automanaged with --peers")
 	}
 	if c.ClusterProvider == "automanaged" {
 		if len(c.Peers) == 0 {
@@ -305,6 +326,14 @@ func (c *Config) validateCluster(add func(string, ...any)) {
 		}
 		if c.NodePort == 0 {
 			add("node_port: the automanaged provider needs this node's node port (--node-port, one of --peers)")
+		}
+	}
+	if c.ClusterProvider == "kubernetes" {
+		if len(c.Peers) > 0 || c.NodePort != 0 {
+			add("peers: the kubernetes provider finds the pods itself; peers and node_port are for automanaged")
+		}
+		if c.LoopbackCluster() || net.ParseIP(c.AdvertiseHost) == nil || net.ParseIP(c.AdvertiseHost).IsUnspecified() {
+			add("advertise_host: the kubernetes provider reaches members at their pod IP: set TRAILSPARK_ADVERTISE_HOST to status.podIP (downward API), not %q", c.AdvertiseHost)
 		}
 	}
 	// Secrets generated per node would differ between nodes: one node
@@ -315,6 +344,49 @@ func (c *Config) validateCluster(add func(string, ...any)) {
 	if c.AdminToken == "" && c.AdminTokenFile == "" {
 		add("admin_token: cluster mode needs the same operator token on every node: set TRAILSPARK_ADMIN_TOKEN or admin_token_file; it is not generated per node")
 	}
+}
+
+// validateKubernetes checks the kubernetes provider's settings, which only
+// that provider takes.
+func (c *Config) validateKubernetes(add func(string, ...any)) {
+	set := c.KubernetesNamespace != "" || c.KubernetesAPIServer != "" || c.KubernetesTokenFile != "" || c.KubernetesCAFile != "" || c.KubernetesInsecure
+	if c.ClusterProvider != "kubernetes" {
+		if set {
+			add("kubernetes_namespace: the kubernetes_* settings are for --cluster-provider kubernetes, not %q", c.ClusterProvider)
+		}
+		return
+	}
+	if ns := c.KubernetesNamespace; ns != "" && !dnsLabel.MatchString(ns) {
+		add("kubernetes_namespace: %q is not a namespace name (lower-case letters, digits and '-', at most 63)", ns)
+	}
+	if c.KubernetesAPIServer == "" {
+		if c.KubernetesTokenFile != "" || c.KubernetesCAFile != "" || c.KubernetesInsecure {
+			add("kubernetes_api_server: kubernetes_token_file, kubernetes_ca_file and kubernetes_insecure are for a named API server; in a pod the service account's are used")
+		}
+		return
+	}
+	if u, err := url.Parse(c.KubernetesAPIServer); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		add("kubernetes_api_server: %q must be an https:// URL", c.KubernetesAPIServer)
+	}
+	if c.KubernetesNamespace == "" {
+		add("kubernetes_namespace: a node outside a pod (kubernetes_api_server set) must name its pod's namespace")
+	}
+	if c.KubernetesTokenFile == "" {
+		add("kubernetes_token_file: a node outside a pod (kubernetes_api_server set) needs a bearer token file")
+	}
+	if c.KubernetesCAFile != "" && c.KubernetesInsecure {
+		add("kubernetes_insecure: set kubernetes_ca_file or kubernetes_insecure, not both")
+	}
+}
+
+// dnsLabel is a Kubernetes namespace name (RFC 1123 label).
+var dnsLabel = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$`)
+
+// ClusterKubernetes is the kubernetes provider's part of the cluster
+// member's configuration.
+func (c *Config) ClusterKubernetes() cluster.KubernetesConfig {
+	return cluster.KubernetesConfig{Namespace: c.KubernetesNamespace, APIServer: c.KubernetesAPIServer,
+		TokenFile: c.KubernetesTokenFile, CAFile: c.KubernetesCAFile, Insecure: c.KubernetesInsecure}
 }
 
 // Bounds of the ingestion rate-limit settings.

@@ -217,6 +217,8 @@ func TestClusterConfig(t *testing.T) {
 		{"bad store", func(c *Config) { c.Store = "mysql://x" }, "store:"},
 		{"local provider", func(c *Config) { c.ClusterProvider = "local" }, "cluster_provider: local is one node only"},
 		{"missing provider", func(c *Config) { c.ClusterProvider = "consul" }, `cluster_provider: "consul" is not available`},
+		{"k8s alias", func(c *Config) { c.ClusterProvider = "k8s" }, `cluster_provider: "k8s": the name is kubernetes`},
+		{"kubernetes setting for automanaged", func(c *Config) { c.KubernetesNamespace = "x" }, "kubernetes_namespace: the kubernetes_* settings are for --cluster-provider kubernetes"},
 		{"no peers", func(c *Config) { c.Peers = nil }, "peers:"},
 		{"bad peer", func(c *Config) { c.Peers = StringList{"nohost"} }, `peers: "nohost"`},
 		{"no node port", func(c *Config) { c.NodePort = 0 }, "node_port:"},
@@ -238,5 +240,78 @@ func TestClusterConfig(t *testing.T) {
 	single.Store = "postgresql://ts@db/ts"
 	if err := single.Validate(); err != nil {
 		t.Fatalf("single node on PostgreSQL refused: %v", err)
+	}
+}
+
+// The kubernetes provider: in a pod it needs only the pod IP advertised;
+// outside one it needs the API server, a token file and the namespace.
+func TestKubernetesClusterConfig(t *testing.T) {
+	t.Parallel()
+	file := filepath.Join(t.TempDir(), "c.yaml")
+	if err := os.WriteFile(file, []byte("cluster: true\nstore: postgres://ts@db:5432/ts\ncluster_provider: kubernetes\ncluster_port: 7200\nadmin_token_file: /run/secrets/op\nencryption_key_file: /run/secrets/key\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := Default()
+	if err := cfg.LoadFile(file); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"TRAILSPARK_ADVERTISE_HOST": "10.1.2.3", "TRAILSPARK_KUBERNETES_NAMESPACE": "trailspark"}
+	if err := cfg.LoadEnv(func(k string) (string, bool) { v, ok := env[k]; return v, ok }); err != nil {
+		t.Fatal(err)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("valid kubernetes config refused: %v", err)
+	}
+	if k := cfg.ClusterKubernetes(); k.Namespace != "trailspark" || k.APIServer != "" {
+		t.Fatalf("cluster kubernetes config = %+v", k)
+	}
+	// Selected by the environment as well as by the file.
+	byEnv := Default()
+	if err := byEnv.LoadEnv(func(k string) (string, bool) {
+		v, ok := map[string]string{"TRAILSPARK_CLUSTER_PROVIDER": "kubernetes", "TRAILSPARK_KUBERNETES_INSECURE": "true"}[k]
+		return v, ok
+	}); err != nil || byEnv.ClusterProvider != "kubernetes" || !byEnv.KubernetesInsecure {
+		t.Fatalf("env: %v %+v", err, byEnv)
+	}
+
+	outside := func(c *Config) {
+		c.KubernetesAPIServer = "https://k8s.example:6443"
+		c.KubernetesTokenFile = "/tmp/token"
+		c.KubernetesCAFile = "/tmp/ca.pem"
+	}
+	c := cfg
+	outside(&c)
+	if err := c.Validate(); err != nil {
+		t.Fatalf("valid out-of-pod kubernetes config refused: %v", err)
+	}
+	if k := c.ClusterKubernetes(); k.APIServer != "https://k8s.example:6443" || k.TokenFile != "/tmp/token" || k.CAFile != "/tmp/ca.pem" {
+		t.Fatalf("cluster kubernetes config = %+v", k)
+	}
+
+	for _, tc := range []struct {
+		name string
+		edit func(*Config)
+		want string
+	}{
+		{"without cluster", func(c *Config) { c.Cluster = false }, "cluster_provider: kubernetes is for cluster mode"},
+		{"on badger", func(c *Config) { c.Store = "" }, "cluster mode needs --store postgres://"},
+		{"no pod IP", func(c *Config) { c.AdvertiseHost = "" }, "advertise_host: the kubernetes provider reaches members at their pod IP"},
+		{"pod name as host", func(c *Config) { c.AdvertiseHost = "trailspark-0" }, "advertise_host: the kubernetes provider"},
+		{"wildcard", func(c *Config) { c.AdvertiseHost = "0.0.0.0" }, "advertise_host: the kubernetes provider"},
+		{"peers", func(c *Config) { c.Peers = StringList{"10.0.0.1:7100"} }, "peers: the kubernetes provider finds the pods itself"},
+		{"node port", func(c *Config) { c.NodePort = 7100 }, "peers: the kubernetes provider finds the pods itself"},
+		{"bad namespace", func(c *Config) { c.KubernetesNamespace = "Trail_Spark" }, "kubernetes_namespace: \"Trail_Spark\""},
+		{"token without server", func(c *Config) { c.KubernetesTokenFile = "/tmp/t" }, "kubernetes_api_server: kubernetes_token_file"},
+		{"bad server", func(c *Config) { outside(c); c.KubernetesAPIServer = "k8s:6443" }, "kubernetes_api_server: \"k8s:6443\""},
+		{"server without namespace", func(c *Config) { outside(c); c.KubernetesNamespace = "" }, "kubernetes_namespace: a node outside a pod"},
+		{"server without token", func(c *Config) { outside(c); c.KubernetesTokenFile = "" }, "kubernetes_token_file:"},
+		{"ca and insecure", func(c *Config) { outside(c); c.KubernetesInsecure = true }, "kubernetes_insecure:"},
+	} {
+		c := cfg
+		tc.edit(&c)
+		err := c.Validate()
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: err = %v, want it to say %q", tc.name, err, tc.want)
+		}
 	}
 }

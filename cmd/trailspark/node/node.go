@@ -229,6 +229,7 @@ func clusterConfig(cfg Config, log hclog.Logger) cluster.Config {
 	if cfg.Cluster {
 		cc.NodePort = cfg.NodePort
 		cc.Peers = cfg.Peers
+		cc.Kubernetes = cfg.ClusterKubernetes()
 		if !cfg.LoopbackCluster() {
 			cc.Host = "0.0.0.0"
 			cc.AdvertiseHost = cfg.AdvertiseHost
