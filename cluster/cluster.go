@@ -108,6 +108,7 @@ type Node struct {
 	done       chan struct{} // closed when the start goroutine finished
 	stopOnce   sync.Once
 	stopping   atomic.Bool
+	k8sID      atomic.Value // string: the kubernetes provider's member id for this node, once seen
 }
 
 // probeKind answers Ping; readiness means a probe grain was activated and
@@ -252,9 +253,25 @@ func (n *Node) Ready() bool { return n.ready.Load() && !n.stopping.Load() && !n.
 // for a while: they dropped its member id (after it failed to answer them),
 // and the library never lets a dropped id rejoin. Only a restart (a new
 // member id) brings the node back.
+//
+// With the kubernetes provider the same happens when this node's pod stops
+// counting as a member for a moment (a container not ready, its labels
+// removed): every node, this one included, blocks its member id for good.
 func (n *Node) Excluded() bool {
-	am := n.provider.automanaged
-	return am != nil && am.excluded.Load()
+	if am := n.provider.automanaged; am != nil {
+		return am.excluded.Load()
+	}
+	if n.cfg.Provider != ProviderKubernetes || n.stopping.Load() {
+		return false
+	}
+	id, _ := n.k8sID.Load().(string)
+	if id == "" {
+		if id = n.selfID(); id == n.system.ID {
+			return false // not seen itself yet
+		}
+		n.k8sID.Store(id)
+	}
+	return n.cluster.GetBlockedMembers().Contains(id)
 }
 
 // WaitReady blocks until the node is ready or ctx ends.

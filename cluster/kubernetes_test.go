@@ -67,6 +67,23 @@ func (f *fakeAPIServer) addPod(name, token string) {
 	f.tokens[token] = name
 }
 
+// setReady marks the pod's container ready or not, as the kubelet does
+// after a readiness probe, and tells the watchers.
+func (f *fakeAPIServer) setReady(name string, ready bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	pod := f.pods[name].DeepCopy()
+	pod.Status.ContainerStatuses[0].Ready = ready
+	f.rv++
+	pod.ResourceVersion = strconv.Itoa(f.rv)
+	f.pods[name] = pod
+	for ch, sel := range f.watchers {
+		if sel.Matches(labels.Set(pod.Labels)) {
+			ch <- watchEvent{"MODIFIED", pod.DeepCopy()}
+		}
+	}
+}
+
 func (f *fakeAPIServer) podLabels(name string) map[string]string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -339,6 +356,55 @@ func TestKubernetesProvider(t *testing.T) {
 			t.Fatalf("after both stopped: %d watches open; provider goroutines:\n%s", fake.activeWatches(), providerGoroutines())
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// A pod that stops counting as a member for a moment (its container not
+// ready) is dropped by every node, itself included, and the library never
+// lets its member id back: the node reports itself excluded and not ready
+// until it restarts with a new id.
+func TestKubernetesUnreadyPodIsExcluded(t *testing.T) {
+	const ns = "trailspark-test"
+	fake := newFakeAPIServer(t, ns)
+	srv := httptest.NewServer(fake)
+	defer srv.Close()
+	fake.addPod("trailspark-0", "token-0")
+	fake.addPod("trailspark-1", "token-1")
+	start := func(token string) *Node {
+		return startReady(t, Config{Name: "k8s-test", Provider: ProviderKubernetes,
+			Kubernetes: KubernetesConfig{APIServer: srv.URL, Token: token, Namespace: ns}})
+	}
+	a := start("token-0")
+	defer a.Stop(true)
+	b := start("token-1")
+	defer b.Stop(true)
+	waitFor := func(what string, cond func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for !cond() {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: a sees %v, b sees %v", what, a.Members(), b.Members())
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	waitFor("cluster formed", func() bool { return len(a.Members()) == 2 && len(b.Members()) == 2 })
+	if a.Excluded() || b.Excluded() {
+		t.Fatal("excluded in a healthy cluster")
+	}
+
+	fake.setReady("trailspark-1", false)
+	waitFor("unready pod dropped", func() bool { return len(a.Members()) == 1 && len(b.Members()) == 1 })
+	fake.setReady("trailspark-1", true)
+	time.Sleep(300 * time.Millisecond) // the watch delivers the change at once
+	if len(a.Members()) != 1 || a.Members()[0] != a.ID() {
+		t.Fatalf("a sees %v: the blocked member came back", a.Members())
+	}
+	if !b.Excluded() || b.Ready() || a.Excluded() || !a.Ready() {
+		t.Fatalf("excluded: a %v b %v; ready: a %v b %v", a.Excluded(), b.Excluded(), a.Ready(), b.Ready())
+	}
+	if _, err := a.Request(context.Background(), "echo", "x", &actorpb.Ping{}); err != nil {
+		t.Fatalf("the remaining member does not serve: %v", err)
 	}
 }
 
