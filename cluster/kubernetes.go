@@ -1,6 +1,8 @@
 package cluster
 
 import (
+	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -8,10 +10,14 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"time"
 
 	pcluster "github.com/asynkron/protoactor-go/cluster"
 	"github.com/asynkron/protoactor-go/cluster/clusterproviders/k8s"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 )
 
@@ -103,8 +109,9 @@ func newKubernetesProvider(cfg KubernetesConfig, name string, kinds []string) (p
 	// (/api/v1/pods/NAME, which the API server does not serve). In a pod
 	// the file is authoritative; out of one, requests without a namespace
 	// are sent to cfg.Namespace.
+	ns := cfg.Namespace
 	if sa, err := os.ReadFile(serviceAccountNamespaceFile); err == nil {
-		if ns := strings.TrimSpace(string(sa)); cfg.Namespace != "" && cfg.Namespace != ns {
+		if ns = strings.TrimSpace(string(sa)); cfg.Namespace != "" && cfg.Namespace != ns {
 			return nil, fmt.Errorf("cluster: kubernetes provider: namespace %q is not this pod's (the service account's is %q, and the library uses that one)", cfg.Namespace, ns)
 		}
 	} else {
@@ -114,14 +121,61 @@ func newKubernetesProvider(cfg KubernetesConfig, name string, kinds []string) (p
 		if errs := validation.IsDNS1123Label(cfg.Namespace); len(errs) > 0 {
 			return nil, fmt.Errorf("cluster: kubernetes provider: namespace %q: %s", cfg.Namespace, strings.Join(errs, "; "))
 		}
-		ns := cfg.Namespace
 		rc.Wrap(func(rt http.RoundTripper) http.RoundTripper { return namespacedTransport{ns: ns, next: rt} })
+	}
+	if err := clearStaleLabels(rc, ns); err != nil {
+		return nil, err
 	}
 	p, err := k8s.NewWithConfig(rc)
 	if err != nil {
 		return nil, fmt.Errorf("cluster: kubernetes provider: %w", err)
 	}
 	return p, nil
+}
+
+// clearStaleLabels takes off this pod the provider's labels that an earlier
+// run of the node left there: a container restarted in place (a crash, an
+// OOM kill, a failed liveness probe) never deregistered. The library merges
+// the pod's existing labels over the ones it registers, so the old member
+// id would win; every member blocked that id when the pod turned unready,
+// so the node would stay out of the cluster for good.
+func clearStaleLabels(rc *rest.Config, ns string) error {
+	podName, err := os.Hostname()
+	if err != nil {
+		return fmt.Errorf("cluster: kubernetes provider: the pod name is the host name: %w", err)
+	}
+	client, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		return fmt.Errorf("cluster: kubernetes provider: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	pods := client.CoreV1().Pods(ns)
+	pod, err := pods.Get(ctx, podName, metav1.GetOptions{})
+	if err != nil {
+		return fmt.Errorf("cluster: kubernetes provider: reading this node's pod %s/%s: %w", ns, podName, err)
+	}
+	labels := map[string]string{}
+	stale := false
+	for k, v := range pod.Labels {
+		if strings.HasPrefix(k, k8s.LabelPrefix) {
+			stale = true
+			continue
+		}
+		labels[k] = v
+	}
+	if !stale {
+		return nil
+	}
+	// The same patch the library sends when it deregisters.
+	patch, err := json.Marshal([]map[string]any{{"op": "replace", "path": "/metadata/labels", "value": labels}})
+	if err != nil {
+		return err
+	}
+	if _, err := pods.Patch(ctx, pod.Name, types.JSONPatchType, patch, metav1.PatchOptions{}); err != nil {
+		return fmt.Errorf("cluster: kubernetes provider: removing the labels an earlier run left on pod %s/%s: %w", ns, pod.Name, err)
+	}
+	return nil
 }
 
 // namespacedTransport puts requests for pods in no namespace into ns.

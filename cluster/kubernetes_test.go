@@ -408,6 +408,38 @@ func TestKubernetesUnreadyPodIsExcluded(t *testing.T) {
 	}
 }
 
+// A container restarted in place (a crash) finds its previous run's labels
+// on its pod. The library would keep the old member id and port (it merges
+// the pod's labels over its own); the node clears them first and joins
+// with its own.
+func TestKubernetesRestartedContainerJoins(t *testing.T) {
+	const ns = "trailspark-test"
+	fake := newFakeAPIServer(t, ns)
+	srv := httptest.NewServer(fake)
+	defer srv.Close()
+	fake.addPod("trailspark-0", "token-0")
+	fake.mu.Lock()
+	for k, v := range map[string]string{k8s.LabelCluster: "k8s-test", k8s.LabelPort: "1", k8s.LabelMemberID: "stale", k8s.LabelKind + "-echo": "true"} {
+		fake.pods["trailspark-0"].Labels[k] = v
+	}
+	fake.mu.Unlock()
+	n, err := Start(Config{Name: "k8s-test", Provider: ProviderKubernetes,
+		Kubernetes: KubernetesConfig{APIServer: srv.URL, Token: "token-0", Namespace: ns}}, echoKind)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Stop(true)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := n.WaitReady(ctx); err != nil {
+		t.Fatalf("%v; pod labels %v", err, fake.podLabels("trailspark-0"))
+	}
+	l := fake.podLabels("trailspark-0")
+	if l[k8s.LabelMemberID] == "stale" || l[k8s.LabelMemberID] != n.ID() || !strings.HasSuffix(n.Address(), ":"+l[k8s.LabelPort]) {
+		t.Fatalf("pod labels %v for node %s at %s", l, n.ID(), n.Address())
+	}
+}
+
 // providerGoroutines returns the stacks of goroutines running the k8s
 // provider's or client-go's code.
 func providerGoroutines() string {
