@@ -564,8 +564,10 @@ func TestClusterRefusesUnsharedSettings(t *testing.T) {
 			[]string{"cluster mode needs --store postgres://"}},
 		{"generated secrets", []string{"--cluster", "--store", "postgres://u@127.0.0.1:1/db", "--cluster-provider", "automanaged", "--peers", "127.0.0.1:1", "--node-port", "1"},
 			nil, []string{"encryption_key:", "admin_token:"}},
-		{"unavailable provider", []string{"--cluster", "--store", "postgres://u@127.0.0.1:1/db", "--cluster-provider", "kubernetes"},
-			nil, []string{"cluster_provider: \"kubernetes\" is not available"}},
+		{"unavailable provider", []string{"--cluster", "--store", "postgres://u@127.0.0.1:1/db", "--cluster-provider", "consul"},
+			nil, []string{"cluster_provider: \"consul\" is not available"}},
+		{"kubernetes without the pod IP", []string{"--cluster", "--store", "postgres://u@127.0.0.1:1/db", "--cluster-provider", "kubernetes"},
+			nil, []string{"advertise_host: the kubernetes provider reaches members at their pod IP"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cmd := exec.Command(binPath, append([]string{"serve", "--data-dir", filepath.Join(t.TempDir(), "d")}, tc.args...)...)
