@@ -43,6 +43,9 @@ type AcceptOptions struct {
 	// SentAt is a batch-level sentAt (Segment puts it on the batch), used
 	// for clock-skew correction of items that carry none.
 	SentAt time.Time
+	// Validated: the items are known to be well-formed JSON (see
+	// signal.Options.Validated).
+	Validated bool
 }
 
 // ItemResult is the outcome for one submitted signal.
@@ -74,7 +77,8 @@ func (in *Ingestor) Accept(ctx context.Context, opt AcceptOptions, items [][]byt
 	recIdx := make([]int, 0, len(items))
 	for i, raw := range items {
 		results[i].Index = i
-		sig, err := signal.Normalize(raw, signal.Options{ForcedSource: opt.ForcedSource, ReceivedAt: opt.ReceivedAt, SentAt: opt.SentAt})
+		sig, err := signal.Normalize(raw, signal.Options{ForcedSource: opt.ForcedSource, ReceivedAt: opt.ReceivedAt, SentAt: opt.SentAt,
+			Validated: opt.Validated})
 		if err != nil {
 			results[i].Err = errs.As(err)
 			continue

@@ -2,6 +2,9 @@ package actors
 
 import (
 	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"reflect"
 	"testing"
 	"time"
 )
@@ -30,4 +33,64 @@ func TestStoredSignalRoundTrip(t *testing.T) {
 			t.Errorf("decode(%v) accepted", bad)
 		}
 	}
+}
+
+// legacyStoredSignal is the encoding before the header was written by hand
+// (json.Marshal of the header): entries in existing logs look like this.
+func legacyStoredSignal(t testing.TB, s storedSignal) []byte {
+	payload := s.Payload
+	s.Payload = nil
+	hdr, err := json.Marshal(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := append([]byte{storedSignalV1}, binary.AppendUvarint(nil, uint64(len(hdr)))...)
+	return append(append(out, hdr...), payload...)
+}
+
+// checkHeaderEquivalent: the hand-written header decodes to what the
+// json.Marshal header decodes to.
+func checkHeaderEquivalent(t testing.TB, in storedSignal) {
+	b, err := encodeStoredSignal(&in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got, want storedSignal
+	if err := decodeStoredSignal(b, &got); err != nil {
+		t.Fatalf("decode %q: %v", b, err)
+	}
+	if err := decodeStoredSignal(legacyStoredSignal(t, in), &want); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("hand-written header decodes to\n%+v\nencoding/json's to\n%+v", got, want)
+	}
+}
+
+func TestStoredSignalHeaderMatchesEncodingJSON(t *testing.T) {
+	t.Parallel()
+	at := time.Date(2026, 11, 28, 10, 0, 0, 123456789, time.FixedZone("x", 3600))
+	for _, s := range []string{"", "plain", `quote " and \ backslash`, "tab\tnew\nline\rcr\b\f", "\x00\x01\x1f\x7f",
+		"ünïcødé 日本 🙂", "\u2028\u2029", "bad \xff\xfe utf8", "<html>&amp;", "\xe2\x82"} {
+		checkHeaderEquivalent(t, storedSignal{Source: "segment", Type: s, Event: s, Email: s, UserID: s, AnonymousID: s,
+			CRMID: s, MapID: s, ProductUserID: s, MktLeadID: s, GroupID: s, MessageID: s, KeyID: s,
+			Timestamp: at, ReceivedAt: at.UTC(), Payload: []byte(`{"a":1}`)})
+	}
+	checkHeaderEquivalent(t, storedSignal{Source: "webhook"}) // zero times, empty optionals
+	if _, err := encodeStoredSignal(&storedSignal{Timestamp: time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)}); err == nil {
+		t.Fatal("a year json cannot encode was accepted")
+	}
+}
+
+func FuzzStoredSignalHeader(f *testing.F) {
+	f.Add("segment", "Viewed", "a@b.co", "k\"\\\n", int64(1764324000), int64(5))
+	f.Add("\xff", "\u2028", "", "\x00", int64(0), int64(0))
+	f.Fuzz(func(t *testing.T, source, event, email, key string, sec, nsec int64) {
+		at := time.Unix(sec%253402300799, nsec%1e9).UTC()
+		if at.Year() < 0 {
+			at = time.Unix(0, 0).UTC()
+		}
+		checkHeaderEquivalent(t, storedSignal{Source: source, Event: event, Email: email, KeyID: key, UserID: event + email,
+			Timestamp: at, ReceivedAt: at, Payload: []byte(`{}`)})
+	})
 }

@@ -197,7 +197,8 @@ func (s *Server) ingestBatch(c *gin.Context, pathKey string) {
 		raws[i] = it
 	}
 	res, err := s.client.Ingest().Accept(c.Request.Context(), actors.AcceptOptions{Org: id.OrgID, KeyID: id.KeyID,
-		ForcedSource: src, IdempotencyKey: c.GetHeader("Idempotency-Key"), ReceivedAt: s.now(), SentAt: b.SentAt}, raws)
+		ForcedSource: src, IdempotencyKey: c.GetHeader("Idempotency-Key"), ReceivedAt: s.now(), SentAt: b.SentAt,
+		Validated: true}, raws) // ParseBatch validated the body
 	if err != nil {
 		fail(c, err)
 		return

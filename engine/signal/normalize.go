@@ -39,6 +39,10 @@ type Options struct {
 	// it on the wrapper, see ParseBatch); it is used when the signal has
 	// none of its own. Zero means none.
 	SentAt time.Time
+	// Validated says raw is known to be well-formed JSON (an item of a batch
+	// ParseBatch accepted, which validated the whole body): Normalize then
+	// does not validate it a second time. Its structure is still walked.
+	Validated bool
 }
 
 // Normalize parses ONE signal (a JSON object) and returns its canonical
@@ -96,7 +100,7 @@ func Normalize(raw []byte, opt Options) (*Signal, error) {
 		return nil, errs.Internal(errors.New("signal: Normalize called with a zero Options.ReceivedAt"))
 	}
 	n := normalizer{b: raw}
-	if e := n.parse(); e != nil {
+	if e := n.parse(opt.Validated); e != nil {
 		return nil, e
 	}
 	sig := &Signal{ReceivedAt: opt.ReceivedAt.UTC()}
@@ -113,12 +117,12 @@ type normalizer struct {
 	spans [nSlots]span
 }
 
-func (n *normalizer) parse() *errs.Error {
+func (n *normalizer) parse(validated bool) *errs.Error {
 	c, at := firstByte(n.b)
 	if c == 0 {
 		return errs.Invalid("", CodeMalformedJSON, "the body is empty: a signal is a JSON object")
 	}
-	if !json.Valid(n.b) {
+	if !validated && !json.Valid(n.b) {
 		return malformed("", n.b)
 	}
 	if c != '{' {
@@ -130,7 +134,7 @@ func (n *normalizer) parse() *errs.Error {
 		return nil
 	case errTooDeep:
 		return tooDeep()
-	default: // cannot happen after json.Valid
+	default: // cannot happen after json.Valid (or for input validated before)
 		return errs.Invalid("", CodeMalformedJSON, "malformed JSON at byte %d", s.i)
 	}
 }
