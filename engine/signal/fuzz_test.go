@@ -84,6 +84,7 @@ func reference(t *testing.T, raw []byte, forced string) view {
 func jsonDepth(t *testing.T, raw []byte) int {
 	t.Helper()
 	d := json.NewDecoder(bytes.NewReader(raw))
+	d.UseNumber() // numbers beyond float64 (1e700) are valid JSON
 	depth, max := 0, 0
 	for {
 		tok, err := d.Token()
@@ -214,6 +215,13 @@ func FuzzNormalize(f *testing.F) {
 		}
 		if s.AnonymousID != "" && key != "a:"+s.AnonymousID {
 			t.Fatalf("PersonKey %q, want the anonymous id first", key)
+		}
+		// Told the input is valid (a batch item), Normalize skips its own
+		// validation and must decide exactly the same.
+		ov := o
+		ov.Validated = true
+		if s3, err := Normalize(in, ov); err != nil || !reflect.DeepEqual(s, s3) {
+			t.Fatalf("Validated changed the result: %+v vs %+v (%v)", s, s3, err)
 		}
 		// The byte walker agrees with encoding/json.
 		if got, want := viewOf(s), reference(t, raw, forced); got != want {
