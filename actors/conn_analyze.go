@@ -60,6 +60,14 @@ func (c *Client) AnalyzeConnection(ctx context.Context, caller tenant.Caller, or
 	if conn.Mapping == nil {
 		return nil, errs.Conflict("mapping_required", "", "set the connection's field mapping first")
 	}
+	// SPEC §3.1 (and the hosted product's setup check): the scores a
+	// SparkSense model produces must have somewhere to go.
+	if dests, err := c.env.outbox().destinations(ctx, org); err != nil {
+		return nil, err
+	} else if len(dests) == 0 {
+		return nil, errs.Conflict("destination_required", "",
+			"SparkSense needs a score destination: add one (POST /api/v1/orgs/"+org+"/destinations) first")
+	}
 	cn, info, err := c.connectorFor(ctx, conn.Provider)
 	if err != nil {
 		return nil, err

@@ -612,6 +612,9 @@ var matrix = []matrixRow{
 	{name: "analyze connection", method: "POST", path: "/orgs/{org}/connections/{conn}/analyze", min: "admin",
 		want: [nCallers]int{401, 403, 403, 200, 200, 200, 404, 401},
 		prep: func(e *tenv, u *roleUsers, f *roleFixture) (map[string]string, any) {
+			// SparkSense needs a destination for its scores.
+			e.ok(e.do("POST", "/api/v1/orgs/"+f.org.ID+"/destinations", u.owner.Token,
+				map[string]any{"kind": "webhook", "url": "http://127.0.0.1:9/matrix"}), http.StatusCreated, nil)
 			return map[string]string{"conn": matrixSalesforceConnection(e, u, f)}, nil
 		}},
 	{name: "disconnect connection", method: "POST", path: "/orgs/{org}/connections/{conn}/disconnect", min: "admin",

@@ -84,6 +84,8 @@ func TestConnectionsOpenAPI(t *testing.T) {
 		"IsWon": true, "IsClosed": true, "Amount": 100, "CloseDate": "2025-12-01"})
 	v.must(200, "PUT", sb+"/mapping", tok, map[string]any{"account": map[string]any{"name": map[string]any{"field": "Name"},
 		"industry": map[string]any{"field": "Industry", "fallback": "Industry"}}, "lead": map[string]any{"email": map[string]any{"field": "Email"}}})
+	v.must(409, "POST", sb+"/analyze", tok, nil) // no destination yet
+	v.must(201, "POST", "/api/v1/orgs/"+orgID+"/destinations", tok, map[string]any{"kind": "webhook", "url": "http://127.0.0.1:9/sparksense"})
 	v.must(200, "POST", sb+"/analyze", tok, map[string]any{"unit": "account"})
 	v.must(201, "POST", sb+"/analyze", tok, map[string]any{"create": true, "name": "From Salesforce"})
 

@@ -885,6 +885,9 @@ func TestConnectionSalesforceOAuth(t *testing.T) {
 		AccountsRead      int `json:"accounts_read"`
 		OpportunitiesRead int `json:"opportunities_read"`
 	}
+	// Not before the scores have a destination (SPEC §3.1).
+	e.fails(c.call("POST", base+"/analyze", tok, nil, 0, nil), 409, "destination_required", "")
+	c.call("POST", "/api/v1/orgs/"+org.ID+"/destinations", tok, map[string]any{"kind": "webhook", "url": "http://127.0.0.1:9/sparksense"}, 201, nil)
 	c.call("POST", base+"/analyze", tok, nil, 200, &ss)
 	if ss.AccountsRead != 2 || ss.OpportunitiesRead != 3 || ss.Model != nil {
 		t.Fatalf("sparksense: %+v", ss)
