@@ -8,7 +8,9 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/trailspark/trailspark/engine/identity"
 	"github.com/trailspark/trailspark/engine/mapping"
@@ -309,6 +311,12 @@ func (b *batch) processEntry(ctx context.Context, e store.LogEntry, replay bool)
 		ids = append(ids, extractedIdentifiers(ex)...)
 		title = ex.Title
 	}
+	if title == "" && s.Type == "identify" {
+		// An identify describes the person: its traits' job title (a CRM
+		// sync's mapped title arrives this way) sets the lead's, with or
+		// without a rule that maps it.
+		title = traitTitle(payload)
+	}
 
 	// Resolve against the index (and this batch's new links).
 	known := map[identity.Identifier]string{}
@@ -504,6 +512,37 @@ func (b *batch) processEntry(ctx context.Context, e store.LogEntry, replay bool)
 		}
 	}
 	return st, nil
+}
+
+// traitTitle is the job title an identify carries in traits.title (or
+// context.traits.title), trimmed and bounded; "" if none.
+func traitTitle(payload map[string]any) string {
+	for _, traits := range []any{payload["traits"], dig(payload, "context", "traits")} {
+		m, _ := traits.(map[string]any)
+		for _, k := range []string{"title", "job_title", "jobtitle"} {
+			if t, ok := m[k].(string); ok {
+				if t = strings.TrimSpace(t); t != "" {
+					if utf8.RuneCountInString(t) > 200 {
+						t = string([]rune(t)[:200])
+					}
+					return t
+				}
+			}
+		}
+	}
+	return ""
+}
+
+func dig(m map[string]any, path ...string) any {
+	var cur any = m
+	for _, p := range path {
+		mm, ok := cur.(map[string]any)
+		if !ok {
+			return nil
+		}
+		cur = mm[p]
+	}
+	return cur
 }
 
 func contains(xs []string, s string) bool {

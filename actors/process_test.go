@@ -2,11 +2,13 @@ package actors
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"testing"
 	"time"
 
 	"github.com/trailspark/trailspark/engine/mapping"
+	"github.com/trailspark/trailspark/store"
 )
 
 // A full batch of distinct people is written in several transactions (a
@@ -31,5 +33,48 @@ func TestProcessorFlushesLargeBatchesInChunks(t *testing.T) {
 	}
 	if n, err := env.SignalLog.Backlog(context.Background(), mergeOrg); err != nil || n != 0 {
 		t.Fatalf("backlog %d %v", n, err)
+	}
+}
+
+// TestIdentifyTitleSetsLeadTitle: an identify's traits carry the person's
+// job title (a CRM sync's mapped title arrives that way); it becomes the
+// lead's title without a rule that maps it, and a rule's mapped title wins.
+func TestIdentifyTitleSetsLeadTitle(t *testing.T) {
+	t0 := time.Date(2026, 2, 1, 0, 0, 0, 0, time.UTC)
+	titleRule := func(context.Context) ([]mapping.Rule, uint64, error) {
+		r := eventRule("Signed up", 1)
+		r.ID = "rule_title"
+		r.Mappings = append(r.Mappings, mapping.IdentifierMapping{Path: "properties.role", Target: mapping.TargetTitle})
+		return []mapping.Rule{r}, 1, nil
+	}
+	noRules := func(context.Context) ([]mapping.Rule, uint64, error) { return nil, 1, nil }
+	for _, tc := range []struct {
+		name, typ, payload string
+		rules              rulesSource
+		want               string
+	}{
+		{"traits.title", "identify", `{"type":"identify","traits":{"email":"a@x.io","title":"  VP of Sales "}}`, noRules, "VP of Sales"},
+		{"context.traits.title", "identify", `{"type":"identify","context":{"traits":{"title":"CTO"}}}`, noRules, "CTO"},
+		{"job_title", "identify", `{"type":"identify","traits":{"job_title":"Head of Growth"}}`, noRules, "Head of Growth"},
+		{"a track's traits are not the person's", "track", `{"type":"track","event":"Viewed","context":{"traits":{"title":"CTO"}}}`, noRules, ""},
+		{"a rule's title wins", "identify", `{"type":"identify","event":"Signed up","traits":{"title":"Engineer"},"properties":{"role":"Director"}}`, titleRule, "Director"},
+		{"no title", "identify", `{"type":"identify","traits":{"title":7}}`, noRules, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			env := queueEnv(t)
+			email := "person@acme-title.com"
+			data, err := encodeStoredSignal(&storedSignal{Source: "segment", Type: tc.typ, Event: "Signed up", Email: email,
+				Timestamp: t0, ReceivedAt: t0, Payload: json.RawMessage(tc.payload)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := env.SignalLog.Append(context.Background(), mergeOrg, []store.LogRecord{{Partition: 0, Data: data}}, 0); err != nil {
+				t.Fatal(err)
+			}
+			drain(t, newProcessor(env, env.SignalLog, mergeOrg, 0, tc.rules))
+			if got := mustLead(t, env, leadOf(t, env, email)).Title; got != tc.want {
+				t.Fatalf("lead title %q, want %q", got, tc.want)
+			}
+		})
 	}
 }
