@@ -624,13 +624,19 @@ func (h *Host) supervise(e *entry, inst *instance, stop, done chan struct{}) {
 	log := h.logger.With("plugin", e.name)
 	for {
 		reason := h.watch(inst, stop)
-		inst.kill(reason != nil)
 		if reason == nil {
+			inst.kill(false)
 			return
 		}
+		// Crashed from the moment the check failed: no caller may be handed
+		// the instance while it is being killed (a hung process can take
+		// seconds to go), and the state says so at once.
 		h.metrics.crashed(e.name, reason)
 		e.mu.Lock()
 		e.state, e.inst, e.lastErr = StateCrashed, nil, reason
+		e.mu.Unlock()
+		inst.kill(true)
+		e.mu.Lock()
 		if h.opts.Clock.Now().Sub(inst.started) >= h.opts.StableAfter {
 			e.attempt = 0
 		}

@@ -345,6 +345,9 @@ func TestHealthCheckReplacesHungPlugin(t *testing.T) {
 	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
+	// kill(2) returns before the stop takes effect: a check that ran in
+	// between would be answered (seen on a loaded machine).
+	waitFor(t, "the process stopped", func() bool { return procState(pid) == 'T' })
 	e.clock.Advance(10 * time.Second)
 	waitFor(t, "crash after a failed health check", func() bool { return e.info(t, "crashy").State == StateCrashed })
 	if i := e.info(t, "crashy"); i.LastError == "" {

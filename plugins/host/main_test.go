@@ -168,15 +168,21 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 
 // alive reports whether pid is a live (non-zombie) process.
 func alive(pid int) bool {
+	st := procState(pid)
+	return st != 0 && st != 'Z'
+}
+
+// procState is pid's state letter from /proc (R, S, T, Z, …), 0 if gone.
+func procState(pid int) byte {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
-		return false
+		return 0
 	}
 	s := string(b)
 	if i := strings.LastIndexByte(s, ')'); i >= 0 && i+2 < len(s) {
-		return s[i+2] != 'Z'
+		return s[i+2]
 	}
-	return true
+	return '?'
 }
 
 // fakeClock fires After channels only when Advance passes their deadline.
