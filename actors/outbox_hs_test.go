@@ -233,9 +233,16 @@ func TestHubSpotWriteBackThroughConnector(t *testing.T) {
 	if id, _ := hs.byEmail("warm@initech.com"); id != "" {
 		t.Error("a warm unknown person was created")
 	}
+	// The company is written after the people of its round are recorded.
 	pr, _ := c.AccountPropensity(t.Context(), obxOrg, "acct_hs")
-	if p := hs.props("companies", "9001"); p["trailspark_propensity"] != outbox.PropensityLabel(pr.Propensity) {
-		t.Errorf("company %v, want propensity %s", p, pr.Propensity)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		p := hs.props("companies", "9001")
+		if p["trailspark_propensity"] == outbox.PropensityLabel(pr.Propensity) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("company %v, want propensity %s", p, pr.Propensity)
+		}
 	}
 
 	// Change-only: the same grade again within the score band costs no call.
