@@ -36,9 +36,10 @@ import (
 const ProviderLocal = "local"
 
 // Providers lists the membership providers this build has. protoactor's
-// consul, etcd and zk providers are not among them: each needs a server
-// this project does not run (docs/decisions/0009-cluster-mode.md).
-func Providers() []string { return []string{ProviderLocal, ProviderAutomanaged, ProviderKubernetes} }
+// zk provider is not among them (docs/decisions/0009-cluster-mode.md).
+func Providers() []string {
+	return []string{ProviderLocal, ProviderAutomanaged, ProviderKubernetes, ProviderConsul, ProviderEtcd}
+}
 
 // ErrNotReady is returned for requests made before the node is ready or
 // after it stopped; callers answer 503 (retryable).
@@ -63,7 +64,7 @@ type Config struct {
 	// Host). Set it when Host is a wildcard.
 	AdvertiseHost  string
 	Port           int           // actor endpoint port; 0 = any free port
-	Provider       string        // membership provider: ProviderLocal (default), ProviderAutomanaged or ProviderKubernetes
+	Provider       string        // membership provider: ProviderLocal (default) or another of Providers()
 	RequestTimeout time.Duration // default per-request timeout (default 5 s)
 	Logger         hclog.Logger
 	// Agent is the shared membership for ProviderLocal; nil makes a private
@@ -85,6 +86,9 @@ type Config struct {
 	// Kubernetes configures ProviderKubernetes; its zero value is right in
 	// a pod.
 	Kubernetes KubernetesConfig
+	// Consul configures ProviderConsul, Etcd ProviderEtcd.
+	Consul ConsulConfig
+	Etcd   EtcdConfig
 }
 
 // Kind is a grain kind: a name and how to make one activation.
@@ -108,7 +112,7 @@ type Node struct {
 	done       chan struct{} // closed when the start goroutine finished
 	stopOnce   sync.Once
 	stopping   atomic.Bool
-	k8sID      atomic.Value // string: the kubernetes provider's member id for this node, once seen
+	memberID   atomic.Value // string: the kubernetes or etcd provider's member id for this node, once seen
 }
 
 // probeKind answers Ping; readiness means a probe grain was activated and
@@ -160,6 +164,18 @@ func Start(cfg Config, kinds ...Kind) (*Node, error) {
 			return nil, err
 		}
 		provider.inner = kp
+	case ProviderConsul:
+		cp, err := newConsulProvider(cfg.Consul)
+		if err != nil {
+			return nil, err
+		}
+		provider.inner = cp
+	case ProviderEtcd:
+		ep, err := newEtcdProvider(cfg.Etcd)
+		if err != nil {
+			return nil, err
+		}
+		provider.inner = ep
 	default:
 		return nil, fmt.Errorf("cluster: provider %q is not available in this build (%s)", cfg.Provider, strings.Join(Providers(), ", "))
 	}
@@ -257,19 +273,29 @@ func (n *Node) Ready() bool { return n.ready.Load() && !n.stopping.Load() && !n.
 // With the kubernetes provider the same happens when this node's pod stops
 // counting as a member for a moment (a container not ready, its labels
 // removed): every node, this one included, blocks its member id for good.
+// So with consul (its check not passed in time) and etcd (its lease
+// expired): the node registers again under the same id, which every
+// member, this one included, has blocked.
 func (n *Node) Excluded() bool {
 	if am := n.provider.automanaged; am != nil {
 		return am.excluded.Load()
 	}
-	if n.cfg.Provider != ProviderKubernetes || n.stopping.Load() {
+	if n.stopping.Load() {
 		return false
 	}
-	id, _ := n.k8sID.Load().(string)
+	switch n.cfg.Provider {
+	case ProviderConsul:
+		return n.cluster.GetBlockedMembers().Contains(n.system.ID)
+	case ProviderKubernetes, ProviderEtcd:
+	default:
+		return false
+	}
+	id, _ := n.memberID.Load().(string)
 	if id == "" {
 		if id = n.selfID(); id == n.system.ID {
 			return false // not seen itself yet
 		}
-		n.k8sID.Store(id)
+		n.memberID.Store(id)
 	}
 	return n.cluster.GetBlockedMembers().Contains(id)
 }
@@ -294,12 +320,13 @@ func (n *Node) Address() string { return n.system.Address() }
 // ID is the node's member id.
 func (n *Node) ID() string { return n.selfID() }
 
-// selfID is this node's member id. The local and automanaged providers use
-// the actor system's id; the kubernetes provider makes its own (a UUID on
-// the pod's labels), so the node finds itself by its address among the
-// members, and uses the system id until it sees itself.
+// selfID is this node's member id. The local, automanaged and consul
+// providers use the actor system's id; the kubernetes provider makes its
+// own (a UUID on the pod's labels) and etcd's is CLUSTER@SYSTEMID, so the
+// node finds itself by its address among the members, and uses the system
+// id until it sees itself.
 func (n *Node) selfID() string {
-	if n.cfg.Provider == ProviderKubernetes {
+	if n.cfg.Provider == ProviderKubernetes || n.cfg.Provider == ProviderEtcd {
 		addr := n.system.Address()
 		for _, m := range n.cluster.MemberList.Members().Members() {
 			if m.Address() == addr {

@@ -1,0 +1,328 @@
+package cluster
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.etcd.io/etcd/server/v3/embed"
+	"go.uber.org/zap"
+
+	"github.com/trailspark/trailspark/actors/actorpb"
+)
+
+// startEtcd runs a real etcd server (one member) in the test process on
+// loopback ports, and returns its client URL.
+func startEtcd(t *testing.T) string {
+	t.Helper()
+	ports := freePorts(t, 2)
+	cfg := embed.NewConfig()
+	cfg.Name = "test"
+	cfg.Dir = t.TempDir()
+	cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zap.NewNop())
+	client := url.URL{Scheme: "http", Host: fmt.Sprintf("127.0.0.1:%d", ports[0])}
+	peer := url.URL{Scheme: "http", Host: fmt.Sprintf("127.0.0.1:%d", ports[1])}
+	cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{client}, []url.URL{client}
+	cfg.ListenPeerUrls, cfg.AdvertisePeerUrls = []url.URL{peer}, []url.URL{peer}
+	cfg.InitialCluster = cfg.InitialClusterFromName(cfg.Name)
+	e, err := embed.StartEtcd(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.Close)
+	select {
+	case <-e.Server.ReadyNotify():
+	case <-time.After(10 * time.Second):
+		t.Fatal("etcd did not become ready in 10s")
+	}
+	return client.String()
+}
+
+func etcdKeys(t *testing.T, endpoint, prefix string) map[string]string {
+	t.Helper()
+	c, err := clientv3.New(clientv3.Config{Endpoints: []string{endpoint}, DialTimeout: 2 * time.Second, Logger: zap.NewNop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	res, err := c.Get(ctx, prefix+"/", clientv3.WithPrefix())
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]string{}
+	for _, kv := range res.Kvs {
+		out[string(kv.Key)] = string(kv.Value)
+	}
+	return out
+}
+
+func waitMembers(t *testing.T, what string, want int, nodes ...*Node) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		ok := true
+		for _, n := range nodes {
+			ok = ok && len(n.Members()) == want
+		}
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			var views []string
+			for _, n := range nodes {
+				views = append(views, fmt.Sprintf("%s sees %v", n.Address(), n.Members()))
+			}
+			t.Fatalf("%s: %s", what, strings.Join(views, "; "))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// placeOn finds an identity whose activation is on target, checking that
+// every node reaches the same activation.
+func placeOn(t *testing.T, target *Node, nodes ...*Node) string {
+	t.Helper()
+	for i := 0; i < 60; i++ {
+		id := fmt.Sprintf("grain-%d", i)
+		where := ""
+		for _, n := range nodes {
+			res, err := n.Request(context.Background(), "echo", id, &actorpb.Ping{})
+			if err != nil {
+				t.Fatalf("%s from %s: %v", id, n.Address(), err)
+			}
+			got := res.(*actorpb.Pong).Node
+			if where != "" && got != where {
+				t.Fatalf("identity %s answered from %s and %s", id, where, got)
+			}
+			where = got
+		}
+		if where == target.Address() {
+			return id
+		}
+	}
+	t.Fatalf("no identity placed on %s out of 60", target.Address())
+	return ""
+}
+
+// waitServed waits until identity answers from host via n.
+func waitServed(t *testing.T, n *Node, identity string, notOn string) string {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		res, err := n.Request(context.Background(), "echo", identity, &actorpb.Ping{})
+		if err == nil && res.(*actorpb.Pong).Node != notOn {
+			return res.(*actorpb.Pong).Node
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("identity %s not served off %s: %v %v", identity, notOn, res, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// etcdGoroutines returns the stacks of goroutines running the etcd
+// provider's code or a gRPC connection's.
+func etcdGoroutines() string {
+	buf := make([]byte, 1<<20)
+	buf = buf[:runtime.Stack(buf, true)]
+	var out []string
+	for _, g := range strings.Split(string(buf), "\n\n") {
+		if strings.Contains(g, "clusterproviders/etcd") || strings.Contains(g, "google.golang.org/grpc/internal/transport") {
+			out = append(out, g)
+		}
+	}
+	return strings.Join(out, "\n\n")
+}
+
+// Three nodes find each other through a real etcd with protoactor's own
+// provider, serve each identity from one place, and a graceful stop deletes
+// the node's key at once, so the others drop it and its identities move.
+func TestEtcdProvider(t *testing.T) {
+	endpoint := startEtcd(t)
+	const prefix = "/trailspark-test"
+	start := func() *Node {
+		return startReady(t, Config{Name: "etcd-test", Provider: ProviderEtcd,
+			Etcd: EtcdConfig{Endpoints: []string{endpoint}, Prefix: prefix}})
+	}
+	began := time.Now()
+	a, b, c := start(), start(), start()
+	defer a.Stop(false)
+	defer b.Stop(false)
+	defer c.Stop(false)
+	waitMembers(t, "cluster formed", 3, a, b, c)
+	t.Logf("three nodes ready and seeing each other after %v", time.Since(began))
+
+	// One key per node, named by its member id, with its address.
+	keys := etcdKeys(t, endpoint, prefix)
+	if len(keys) != 3 {
+		t.Fatalf("keys = %v", keys)
+	}
+	for _, n := range []*Node{a, b, c} {
+		v, ok := keys[prefix+"/etcd-test/"+n.ID()]
+		if !ok || !strings.HasPrefix(n.ID(), "etcd-test@") {
+			t.Fatalf("node %s: no key for its id %s in %v", n.Address(), n.ID(), keys)
+		}
+		if port := n.Address()[strings.LastIndex(n.Address(), ":")+1:]; !strings.Contains(v, `"port":`+port) || !strings.Contains(v, `"echo"`) {
+			t.Fatalf("key of %s = %s", n.Address(), v)
+		}
+	}
+	coordinators := 0
+	for _, n := range []*Node{a, b, c} {
+		if n.Coordinator() {
+			coordinators++
+		}
+		if n.Excluded() || !n.Ready() {
+			t.Fatalf("%s: excluded %v ready %v", n.Address(), n.Excluded(), n.Ready())
+		}
+	}
+	if coordinators != 1 {
+		t.Fatalf("%d coordinators", coordinators)
+	}
+
+	onA := placeOn(t, a, a, b, c)
+	left := time.Now()
+	a.Stop(true)
+	t.Logf("a stopped in %v", time.Since(left))
+	if keys := etcdKeys(t, endpoint, prefix); len(keys) != 2 {
+		t.Fatalf("after a graceful stop the keys are %v", keys)
+	}
+	waitMembers(t, "a dropped", 2, b, c)
+	t.Logf("b and c dropped a %v after it began to stop", time.Since(left))
+	host := waitServed(t, b, onA, a.Address())
+	if other := waitServed(t, c, onA, a.Address()); other != host {
+		t.Fatalf("identity %s answered from %s and %s after a left", onA, host, other)
+	}
+
+	b.Stop(true)
+	c.Stop(true)
+	if keys := etcdKeys(t, endpoint, prefix); len(keys) != 0 {
+		t.Fatalf("after every node stopped the keys are %v", keys)
+	}
+	deadline := time.Now().Add(8 * time.Second)
+	for etcdGoroutines() != "" {
+		if time.Now().After(deadline) {
+			t.Fatalf("after every node stopped, goroutines of the provider or gRPC remain:\n%s", etcdGoroutines())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	// What remains is known: the library never closes its client, and
+	// the client's lease loops (two a node) outlive the closed connection,
+	// idle. Nothing else of the client may.
+	buf := make([]byte, 1<<20)
+	buf = buf[:runtime.Stack(buf, true)]
+	lessor := 0
+	for _, g := range strings.Split(string(buf), "\n\n") {
+		switch {
+		case strings.Contains(g, "(*lessor).recvKeepAliveLoop") || strings.Contains(g, "(*lessor).deadlineLoop"):
+			lessor++
+		case strings.Contains(g, "go.etcd.io/etcd/client/v3."):
+			t.Fatalf("a goroutine of the etcd client outlives the nodes:\n%s", g)
+		}
+	}
+	if lessor > 6 {
+		t.Fatalf("%d lease loops of the etcd client remain; want at most two a node", lessor)
+	}
+	t.Logf("%d idle lease loops of the library's unclosed etcd clients remain", lessor)
+}
+
+// cutProxy forwards TCP connections to target until cut, as a network
+// between a node and etcd would.
+type cutProxy struct {
+	l      net.Listener
+	target string
+	mu     sync.Mutex
+	conns  []net.Conn
+	cut    bool
+}
+
+func newCutProxy(t *testing.T, target string) *cutProxy {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &cutProxy{l: l, target: target}
+	go func() {
+		for {
+			in, err := l.Accept()
+			if err != nil {
+				return
+			}
+			out, err := net.Dial("tcp", target)
+			if err != nil {
+				in.Close()
+				continue
+			}
+			p.mu.Lock()
+			if p.cut {
+				in.Close()
+				out.Close()
+				p.mu.Unlock()
+				continue
+			}
+			p.conns = append(p.conns, in, out)
+			p.mu.Unlock()
+			go func() { _, _ = io.Copy(out, in); out.Close() }()
+			go func() { _, _ = io.Copy(in, out); in.Close() }()
+		}
+	}()
+	t.Cleanup(p.close)
+	return p
+}
+
+func (p *cutProxy) close() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.cut = true
+	p.l.Close()
+	for _, c := range p.conns {
+		c.Close()
+	}
+}
+
+// A node that loses etcd (as if it died: it stops keeping its lease alive)
+// is dropped by the others when its lease expires, and its identities move.
+// The library's lease TTL is 3 s; the test reports how long it took.
+func TestEtcdLostNodeIsDropped(t *testing.T) {
+	endpoint := startEtcd(t)
+	const prefix = "/trailspark-test"
+	proxy := newCutProxy(t, strings.TrimPrefix(endpoint, "http://"))
+	a := startReady(t, Config{Name: "etcd-test", Provider: ProviderEtcd,
+		Etcd: EtcdConfig{Endpoints: []string{endpoint}, Prefix: prefix}})
+	defer a.Stop(true)
+	b := startReady(t, Config{Name: "etcd-test", Provider: ProviderEtcd,
+		Etcd: EtcdConfig{Endpoints: []string{"http://" + proxy.l.Addr().String()}, Prefix: prefix}})
+	waitMembers(t, "cluster formed", 2, a, b)
+	onB := placeOn(t, b, a, b)
+
+	cut := time.Now()
+	proxy.close()
+	deadline := time.Now().Add(10 * time.Second)
+	for len(a.Members()) != 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("a still sees %v 10s after b lost etcd", a.Members())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Logf("a dropped b %v after b lost etcd (lease TTL 3s)", time.Since(cut))
+	if got := waitServed(t, a, onB, b.Address()); got != a.Address() {
+		t.Fatalf("identity %s served from %s", onB, got)
+	}
+	// b cannot deregister; its stop is bounded all the same.
+	stopped := time.Now()
+	b.Stop(false)
+	if d := time.Since(stopped); d > etcdShutdownTimeout+2*time.Second {
+		t.Fatalf("stopping a node cut off from etcd took %v", d)
+	} else {
+		t.Logf("b, cut off from etcd, stopped in %v", d)
+	}
+}
