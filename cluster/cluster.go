@@ -610,11 +610,17 @@ func (p *signallingProvider) StartMember(c *pcluster.Cluster) error {
 
 func (p *signallingProvider) StartClient(c *pcluster.Cluster) error { return p.inner.StartClient(c) }
 
-// closeUnstarted releases what the provider holds (its node port) when the
-// node failed before starting it.
+// closeUnstarted releases what the provider holds (the automanaged node
+// port, the etcd connection) when the node failed before starting it.
 func (p *signallingProvider) closeUnstarted() {
 	if p.automanaged != nil {
 		_ = p.automanaged.Shutdown(false)
+	}
+	switch inner := p.inner.(type) {
+	case *etcdProvider:
+		inner.gate.close()
+	case *consulProvider:
+		inner.tr.stop()
 	}
 }
 

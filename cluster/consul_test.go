@@ -46,12 +46,12 @@ type fakeConsul struct {
 }
 
 type fakeService struct {
-	reg       api.AgentServiceRegistration
-	ttl       time.Duration
-	status    string
-	output    string
-	expires   time.Time // when the TTL runs out
-	critSince time.Time
+	reg        api.AgentServiceRegistration
+	ttl        time.Duration
+	status     string
+	output     string
+	expires    time.Time // when the TTL runs out
+	critSince  time.Time
 	deregAfter time.Duration
 }
 

@@ -42,10 +42,11 @@ const DefaultEtcdPrefix = "/trailspark"
 type EtcdConfig struct {
 	// Endpoints are the etcd client URLs (http://host:2379 or https://…).
 	Endpoints []string
-	// Username and Password authenticate to etcd (its auth enabled);
-	// empty = none.
-	Username string
-	Password string
+	// Username and Password (or PasswordFile) authenticate to etcd (its
+	// auth enabled); empty = none.
+	Username     string
+	Password     string
+	PasswordFile string
 	// CAFile or CAData is the CA (PEM) of https endpoints; empty = the
 	// system's roots.
 	CAFile string
@@ -76,27 +77,48 @@ func newEtcdProvider(cfg EtcdConfig) (*etcdProvider, error) {
 	if len(cfg.Endpoints) == 0 {
 		return nil, errors.New("cluster: etcd provider: no endpoints")
 	}
+	password := cfg.Password
+	if cfg.PasswordFile != "" {
+		if password != "" {
+			return nil, errors.New("cluster: etcd provider: give a password or a password file, not both")
+		}
+		b, err := os.ReadFile(cfg.PasswordFile)
+		if err != nil {
+			return nil, fmt.Errorf("cluster: etcd provider: password file: %w", err)
+		}
+		password = strings.TrimRight(string(b), "\r\n")
+	}
+	if (cfg.Username == "") != (password == "") {
+		return nil, errors.New("cluster: etcd provider: a user name needs a password, and a password a user name")
+	}
 	cc := clientv3.Config{
 		Endpoints:   cfg.Endpoints,
 		Username:    cfg.Username,
-		Password:    cfg.Password,
+		Password:    password,
 		DialTimeout: cfg.DialTimeout,
 		Logger:      zap.NewNop(),
 	}
 	if cc.DialTimeout <= 0 {
 		cc.DialTimeout = 5 * time.Second
 	}
-	https := false
+	https, plain := false, false
 	for _, e := range cfg.Endpoints {
 		switch {
 		case strings.HasPrefix(e, "https://"):
 			https = true
 		case strings.HasPrefix(e, "http://"):
+			plain = true
 		default:
 			return nil, fmt.Errorf("cluster: etcd provider: endpoint %q is not an http:// or https:// URL", e)
 		}
 	}
-	if https || cfg.CAFile != "" || len(cfg.CAData) > 0 {
+	if https && plain {
+		return nil, errors.New("cluster: etcd provider: endpoints must be all http:// or all https://")
+	}
+	if !https && (cfg.CAFile != "" || len(cfg.CAData) > 0) {
+		return nil, errors.New("cluster: etcd provider: a CA is for https:// endpoints")
+	}
+	if https {
 		tc := &tls.Config{MinVersion: tls.VersionTLS12}
 		ca := cfg.CAData
 		if cfg.CAFile != "" {

@@ -326,3 +326,33 @@ func TestEtcdLostNodeIsDropped(t *testing.T) {
 		t.Logf("b, cut off from etcd, stopped in %v", d)
 	}
 }
+
+// Bad consul or etcd settings refuse to start instead of retrying forever.
+func TestConsulAndEtcdRefuseBadConfig(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		cfg  Config
+		want string
+	}{
+		{"consul no address", Config{Provider: ProviderConsul}, "no agent address"},
+		{"consul bad scheme", Config{Provider: ProviderConsul, Consul: ConsulConfig{Address: "unix:///tmp/consul.sock"}}, "not host:port"},
+		{"consul token twice", Config{Provider: ProviderConsul, Consul: ConsulConfig{Address: "127.0.0.1:1", Token: "a", TokenFile: "/x"}}, "not both"},
+		{"consul token file missing", Config{Provider: ProviderConsul, Consul: ConsulConfig{Address: "127.0.0.1:1", TokenFile: "/nonexistent/token"}}, "token file"},
+		{"consul CA over http", Config{Provider: ProviderConsul, Consul: ConsulConfig{Address: "127.0.0.1:1", CAFile: "/x"}}, "https"},
+		{"consul slow refresh", Config{Provider: ProviderConsul, Consul: ConsulConfig{Address: "127.0.0.1:1", TTL: time.Second, RefreshTTL: time.Second}}, "too slow"},
+		{"etcd no endpoints", Config{Provider: ProviderEtcd}, "no endpoints"},
+		{"etcd bare endpoint", Config{Provider: ProviderEtcd, Etcd: EtcdConfig{Endpoints: []string{"127.0.0.1:2379"}}}, "not an http"},
+		{"etcd CA over http", Config{Provider: ProviderEtcd, Etcd: EtcdConfig{Endpoints: []string{"http://127.0.0.1:1"}, CAData: []byte("x")}}, "https"},
+		{"etcd user without password", Config{Provider: ProviderEtcd, Etcd: EtcdConfig{Endpoints: []string{"http://127.0.0.1:1"}, Username: "u"}}, "password"},
+		{"etcd bad prefix", Config{Provider: ProviderEtcd, Etcd: EtcdConfig{Endpoints: []string{"http://127.0.0.1:1"}, Prefix: "x/"}}, "prefix"},
+	} {
+		n, err := Start(tc.cfg, echoKind)
+		if err == nil {
+			n.Stop(false)
+			t.Fatalf("%s: started", tc.name)
+		}
+		if !strings.Contains(err.Error(), tc.want) {
+			t.Fatalf("%s: err = %v, want one about %s", tc.name, err, tc.want)
+		}
+	}
+}

@@ -564,8 +564,10 @@ func TestClusterRefusesUnsharedSettings(t *testing.T) {
 			[]string{"cluster mode needs --store postgres://"}},
 		{"generated secrets", []string{"--cluster", "--store", "postgres://u@127.0.0.1:1/db", "--cluster-provider", "automanaged", "--peers", "127.0.0.1:1", "--node-port", "1"},
 			nil, []string{"encryption_key:", "admin_token:"}},
-		{"unavailable provider", []string{"--cluster", "--store", "postgres://u@127.0.0.1:1/db", "--cluster-provider", "consul"},
-			nil, []string{"cluster_provider: \"consul\" is not available"}},
+		{"unavailable provider", []string{"--cluster", "--store", "postgres://u@127.0.0.1:1/db", "--cluster-provider", "zookeeper"},
+			nil, []string{"cluster_provider: \"zookeeper\" is not available"}},
+		{"etcd without endpoints", []string{"--cluster", "--store", "postgres://u@127.0.0.1:1/db", "--cluster-provider", "etcd", "--consul-address", "127.0.0.1:8500"},
+			nil, []string{"etcd_endpoints: the etcd provider needs", "consul_address: the consul_* settings are for --cluster-provider consul, not \"etcd\""}},
 		{"kubernetes without the pod IP", []string{"--cluster", "--store", "postgres://u@127.0.0.1:1/db", "--cluster-provider", "kubernetes"},
 			nil, []string{"advertise_host: the kubernetes provider reaches members at their pod IP"}},
 	} {

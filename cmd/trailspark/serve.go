@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -19,6 +20,8 @@ func newServeCmd() *cobra.Command {
 	var configPath, dataDir, listen, pluginsDir, logFormat, logLevel string
 	var storeURL, provider, peers, advertise string
 	var k8sNamespace, k8sAPIServer, k8sTokenFile, k8sCAFile string
+	var consulAddress, consulTokenFile, consulCAFile string
+	var etcdEndpoints, etcdUsername, etcdPasswordFile, etcdCAFile, etcdPrefix string
 	var clusterMode bool
 	var nodePort, clusterPort int
 	cmd := &cobra.Command{
@@ -31,7 +34,10 @@ TRAILSPARK_ADMIN_TOKEN, or generated on first start into <data-dir>/operator-tok
 Cluster mode: several nodes share one PostgreSQL database and find each
 other. In Kubernetes, --cluster-provider kubernetes: each pod labels itself
 and watches its peers' pods through the API (deploy/kubernetes has the
-manifests and RBAC). Elsewhere, through a static peer list, e.g. on one host:
+manifests and RBAC). With Consul, --cluster-provider consul --consul-address
+the local agent: each node registers a service with a TTL check. With etcd,
+--cluster-provider etcd --etcd-endpoints: each node keeps a leased key.
+Elsewhere, through a static peer list, e.g. on one host:
 
   TRAILSPARK_ENCRYPTION_KEY=... TRAILSPARK_ADMIN_TOKEN=... trailspark serve \
     --cluster --store postgres://trailspark@db/trailspark \
@@ -99,6 +105,20 @@ and are never generated in cluster mode.`,
 			if flags.Changed("kubernetes-ca-file") {
 				cfg.KubernetesCAFile = k8sCAFile
 			}
+			for name, set := range map[string]func(){
+				"consul-address":     func() { cfg.ConsulAddress = consulAddress },
+				"consul-token-file":  func() { cfg.ConsulTokenFile = consulTokenFile },
+				"consul-ca-file":     func() { cfg.ConsulCAFile = consulCAFile },
+				"etcd-endpoints":     func() { cfg.EtcdEndpoints = node.SplitList(etcdEndpoints) },
+				"etcd-username":      func() { cfg.EtcdUsername = etcdUsername },
+				"etcd-password-file": func() { cfg.EtcdPasswordFile = etcdPasswordFile },
+				"etcd-ca-file":       func() { cfg.EtcdCAFile = etcdCAFile },
+				"etcd-prefix":        func() { cfg.EtcdPrefix = etcdPrefix },
+			} {
+				if flags.Changed(name) {
+					set()
+				}
+			}
 			return serve(cmd, cfg)
 		},
 	}
@@ -111,7 +131,7 @@ and are never generated in cluster mode.`,
 	f.StringVar(&logLevel, "log-level", "", "trace, debug, info, warn or error (TRAILSPARK_LOG_LEVEL; default info)")
 	f.StringVar(&storeURL, "store", "", "badger (embedded, in the data directory; the default) or a postgres:// URL (TRAILSPARK_STORE)")
 	f.BoolVar(&clusterMode, "cluster", false, "run as one member of a cluster sharing a PostgreSQL --store (TRAILSPARK_CLUSTER)")
-	f.StringVar(&provider, "cluster-provider", "", "membership: local (one node; default), automanaged (static --peers) or kubernetes (pod labels through the Kubernetes API) (TRAILSPARK_CLUSTER_PROVIDER)")
+	f.StringVar(&provider, "cluster-provider", "", "membership: local (one node; default), automanaged (static --peers), kubernetes (pod labels through the Kubernetes API), consul (a service in a Consul agent) or etcd (leased keys) (TRAILSPARK_CLUSTER_PROVIDER)")
 	f.StringVar(&peers, "peers", "", "automanaged: node ports of all nodes, host:port,host:port,... (TRAILSPARK_PEERS)")
 	f.IntVar(&nodePort, "node-port", 0, "automanaged: this node's membership port, one of --peers (TRAILSPARK_NODE_PORT)")
 	f.IntVar(&clusterPort, "cluster-port", 0, "actor endpoint (gRPC) port; 0 = any free port (TRAILSPARK_CLUSTER_PORT)")
@@ -120,6 +140,14 @@ and are never generated in cluster mode.`,
 	f.StringVar(&k8sAPIServer, "kubernetes-api-server", "", "kubernetes: API server URL for a node outside a pod; default in-cluster (TRAILSPARK_KUBERNETES_API_SERVER)")
 	f.StringVar(&k8sTokenFile, "kubernetes-token-file", "", "kubernetes: bearer token file for --kubernetes-api-server (TRAILSPARK_KUBERNETES_TOKEN_FILE)")
 	f.StringVar(&k8sCAFile, "kubernetes-ca-file", "", "kubernetes: CA (PEM) of --kubernetes-api-server (TRAILSPARK_KUBERNETES_CA_FILE)")
+	f.StringVar(&consulAddress, "consul-address", "", "consul: the agent's HTTP API, host:port or http(s)://host:port, usually the local agent (TRAILSPARK_CONSUL_ADDRESS)")
+	f.StringVar(&consulTokenFile, "consul-token-file", "", "consul: file holding the ACL token (TRAILSPARK_CONSUL_TOKEN_FILE)")
+	f.StringVar(&consulCAFile, "consul-ca-file", "", "consul: CA (PEM) of an https:// --consul-address (TRAILSPARK_CONSUL_CA_FILE)")
+	f.StringVar(&etcdEndpoints, "etcd-endpoints", "", "etcd: client URLs, http(s)://host:2379,... (TRAILSPARK_ETCD_ENDPOINTS)")
+	f.StringVar(&etcdUsername, "etcd-username", "", "etcd: user name, with --etcd-password-file, when etcd has auth on (TRAILSPARK_ETCD_USERNAME)")
+	f.StringVar(&etcdPasswordFile, "etcd-password-file", "", "etcd: file holding the password of --etcd-username (TRAILSPARK_ETCD_PASSWORD_FILE)")
+	f.StringVar(&etcdCAFile, "etcd-ca-file", "", "etcd: CA (PEM) of https:// endpoints (TRAILSPARK_ETCD_CA_FILE)")
+	f.StringVar(&etcdPrefix, "etcd-prefix", "", "etcd: key prefix, the same on every node; default /trailspark (TRAILSPARK_ETCD_PREFIX)")
 	return cmd
 }
 
@@ -141,6 +169,10 @@ func serve(cmd *cobra.Command, cfg node.Config) error {
 	switch {
 	case cfg.Cluster && cfg.ClusterProvider == "kubernetes":
 		where += ", cluster member via kubernetes (pod labels)"
+	case cfg.Cluster && cfg.ClusterProvider == "consul":
+		where += ", cluster member via consul (agent " + cfg.ConsulAddress + ")"
+	case cfg.Cluster && cfg.ClusterProvider == "etcd":
+		where += ", cluster member via etcd (" + strings.Join(cfg.EtcdEndpoints, ",") + ")"
 	case cfg.Cluster:
 		where += fmt.Sprintf(", cluster member via %s on node port %d", cfg.ClusterProvider, cfg.NodePort)
 	}

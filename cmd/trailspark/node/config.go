@@ -121,8 +121,10 @@ type Config struct {
 	// Cluster runs the node as one member of several sharing Store.
 	Cluster bool `yaml:"cluster" env:"TRAILSPARK_CLUSTER"`
 	// ClusterProvider is how members find each other: local (one node,
-	// the default), automanaged (a static peer list) or kubernetes (pod
-	// labels through the Kubernetes API, protoactor's provider).
+	// the default), automanaged (a static peer list), kubernetes (pod
+	// labels through the Kubernetes API), consul (a service in a Consul
+	// agent) or etcd (leased keys in etcd); the last three are
+	// protoactor's own providers.
 	ClusterProvider string `yaml:"cluster_provider" env:"TRAILSPARK_CLUSTER_PROVIDER"`
 	// KubernetesNamespace is the namespace of this node's pod (kubernetes
 	// provider). In a pod it may stay empty (the service account's is
@@ -137,6 +139,23 @@ type Config struct {
 	KubernetesTokenFile string `yaml:"kubernetes_token_file" env:"TRAILSPARK_KUBERNETES_TOKEN_FILE"`
 	KubernetesCAFile    string `yaml:"kubernetes_ca_file" env:"TRAILSPARK_KUBERNETES_CA_FILE"`
 	KubernetesInsecure  bool   `yaml:"kubernetes_insecure" env:"TRAILSPARK_KUBERNETES_INSECURE"`
+	// ConsulAddress is the Consul agent's HTTP API (consul provider):
+	// host:port, http://host:port or https://host:port, usually the
+	// node's local agent. ConsulTokenFile holds its ACL token;
+	// ConsulCAFile its CA (PEM) for https.
+	ConsulAddress   string `yaml:"consul_address" env:"TRAILSPARK_CONSUL_ADDRESS"`
+	ConsulTokenFile string `yaml:"consul_token_file" env:"TRAILSPARK_CONSUL_TOKEN_FILE"`
+	ConsulCAFile    string `yaml:"consul_ca_file" env:"TRAILSPARK_CONSUL_CA_FILE"`
+	// EtcdEndpoints are etcd's client URLs (etcd provider), http:// or
+	// https://. EtcdUsername and EtcdPasswordFile authenticate when etcd
+	// has auth enabled; EtcdCAFile is the CA (PEM) of https endpoints;
+	// EtcdPrefix is the key prefix (default /trailspark), the same on
+	// every node.
+	EtcdEndpoints    StringList `yaml:"etcd_endpoints" env:"TRAILSPARK_ETCD_ENDPOINTS"`
+	EtcdUsername     string     `yaml:"etcd_username" env:"TRAILSPARK_ETCD_USERNAME"`
+	EtcdPasswordFile string     `yaml:"etcd_password_file" env:"TRAILSPARK_ETCD_PASSWORD_FILE"`
+	EtcdCAFile       string     `yaml:"etcd_ca_file" env:"TRAILSPARK_ETCD_CA_FILE"`
+	EtcdPrefix       string     `yaml:"etcd_prefix" env:"TRAILSPARK_ETCD_PREFIX"`
 	// Peers are the node ports (host:port) of every node, this one
 	// included (automanaged provider).
 	Peers StringList `yaml:"peers" env:"TRAILSPARK_PEERS"`
@@ -263,12 +282,11 @@ func (c *Config) StoreKind() string {
 	return ""
 }
 
-// Cluster providers (cluster.ProviderLocal, cluster.ProviderAutomanaged,
-// cluster.ProviderKubernetes), and those of protoactor-go this build does
-// not have.
+// Cluster providers (cluster.Providers()), and the one of protoactor-go
+// this build does not have.
 var (
-	clusterProviders  = []string{"local", "automanaged", "kubernetes"}
-	missingProviders  = []string{"consul", "etcd", "zk", "zookeeper"}
+	clusterProviders  = []string{"local", "automanaged", "kubernetes", "consul", "etcd"}
+	missingProviders  = []string{"zk", "zookeeper"}
 	loopbackAdvertise = []string{"", "127.0.0.1", "localhost", "::1"}
 )
 
@@ -284,11 +302,11 @@ func (c *Config) validateCluster(add func(string, ...any)) {
 	switch {
 	case slices.Contains(clusterProviders, c.ClusterProvider):
 	case slices.Contains(missingProviders, c.ClusterProvider):
-		add("cluster_provider: %q is not available in this build (protoactor's %s provider needs a server this project does not run); use kubernetes in Kubernetes, automanaged with a peer list elsewhere, see docs/decisions/0009-cluster-mode.md", c.ClusterProvider, c.ClusterProvider)
+		add("cluster_provider: %q is not available in this build (protoactor's zk provider is not built in); use kubernetes in Kubernetes, consul or etcd with one of those, automanaged with a peer list elsewhere, see docs/decisions/0009-cluster-mode.md", c.ClusterProvider)
 	case c.ClusterProvider == "k8s":
 		add("cluster_provider: %q: the name is kubernetes", c.ClusterProvider)
 	default:
-		add("cluster_provider: %q must be local, automanaged or kubernetes", c.ClusterProvider)
+		add("cluster_provider: %q must be local, automanaged, kubernetes, consul or etcd", c.ClusterProvider)
 	}
 	if c.AdminToken != "" && c.AdminTokenFile != "" {
 		add("admin_token_file: set admin_token or admin_token_file, not both")
@@ -308,6 +326,8 @@ func (c *Config) validateCluster(add func(string, ...any)) {
 		}
 	}
 	c.validateKubernetes(add)
+	c.validateConsul(add)
+	c.validateEtcd(add)
 	if !c.Cluster {
 		if c.ClusterProvider != "" && c.ClusterProvider != "local" && slices.Contains(clusterProviders, c.ClusterProvider) {
 			add("cluster_provider: %s is for cluster mode: also set --cluster (cluster: true)", c.ClusterProvider)
@@ -318,7 +338,7 @@ func (c *Config) validateCluster(add func(string, ...any)) {
 		add("cluster: cluster mode needs --store postgres://… (a PostgreSQL database every node shares); Badger is one node's disk")
 	}
 	if c.ClusterProvider == "local" || c.ClusterProvider == "" {
-		add("cluster_provider: local is one node only; cluster mode needs --cluster-provider kubernetes (in Kubernetes) or automanaged with --peers")
+		add("cluster_provider: local is one node only; cluster mode needs --cluster-provider kubernetes (in Kubernetes), consul, etcd, or automanaged with --peers")
 	}
 	if c.ClusterProvider == "automanaged" {
 		if len(c.Peers) == 0 {
@@ -334,6 +354,14 @@ func (c *Config) validateCluster(add func(string, ...any)) {
 		}
 		if c.LoopbackCluster() || net.ParseIP(c.AdvertiseHost) == nil || net.ParseIP(c.AdvertiseHost).IsUnspecified() {
 			add("advertise_host: the kubernetes provider reaches members at their pod IP: set TRAILSPARK_ADVERTISE_HOST to status.podIP (downward API), not %q", c.AdvertiseHost)
+		}
+	}
+	if c.ClusterProvider == "consul" || c.ClusterProvider == "etcd" {
+		if len(c.Peers) > 0 || c.NodePort != 0 {
+			add("peers: the %s provider finds the members itself; peers and node_port are for automanaged", c.ClusterProvider)
+		}
+		if ip := net.ParseIP(c.AdvertiseHost); ip != nil && ip.IsUnspecified() {
+			add("advertise_host: the %s provider registers the address other members reach this node at; %q is not one (name this host's address)", c.ClusterProvider, c.AdvertiseHost)
 		}
 	}
 	// Secrets generated per node would differ between nodes: one node
@@ -377,6 +405,81 @@ func (c *Config) validateKubernetes(add func(string, ...any)) {
 	if c.KubernetesCAFile != "" && c.KubernetesInsecure {
 		add("kubernetes_insecure: set kubernetes_ca_file or kubernetes_insecure, not both")
 	}
+}
+
+// validateConsul checks the consul provider's settings.
+func (c *Config) validateConsul(add func(string, ...any)) {
+	if c.ClusterProvider != "consul" {
+		if c.ConsulAddress != "" || c.ConsulTokenFile != "" || c.ConsulCAFile != "" {
+			add("consul_address: the consul_* settings are for --cluster-provider consul, not %q", c.ClusterProvider)
+		}
+		return
+	}
+	https := false
+	switch a := c.ConsulAddress; {
+	case a == "":
+		add("consul_address: the consul provider needs the agent's HTTP API address (--consul-address 127.0.0.1:8500, or https://…)")
+	case strings.Contains(a, "://"):
+		u, err := url.Parse(a)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") {
+			add("consul_address: %q must be host:port, http://host:port or https://host:port", a)
+		}
+		https = err == nil && u.Scheme == "https"
+	default:
+		if h, port, err := net.SplitHostPort(a); err != nil || h == "" || port == "" {
+			add("consul_address: %q must be host:port, http://host:port or https://host:port", a)
+		}
+	}
+	if c.ConsulCAFile != "" && !https {
+		add("consul_ca_file: a CA is for an https:// consul_address")
+	}
+}
+
+// validateEtcd checks the etcd provider's settings.
+func (c *Config) validateEtcd(add func(string, ...any)) {
+	if c.ClusterProvider != "etcd" {
+		if len(c.EtcdEndpoints) > 0 || c.EtcdUsername != "" || c.EtcdPasswordFile != "" || c.EtcdCAFile != "" || c.EtcdPrefix != "" {
+			add("etcd_endpoints: the etcd_* settings are for --cluster-provider etcd, not %q", c.ClusterProvider)
+		}
+		return
+	}
+	if len(c.EtcdEndpoints) == 0 {
+		add("etcd_endpoints: the etcd provider needs etcd's client URLs (--etcd-endpoints http://host:2379,…)")
+	}
+	schemes := map[string]bool{}
+	for _, e := range c.EtcdEndpoints {
+		u, err := url.Parse(e)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") {
+			add("etcd_endpoints: %q must be an http://host:port or https://host:port URL", e)
+			continue
+		}
+		schemes[u.Scheme] = true
+	}
+	if len(schemes) > 1 {
+		add("etcd_endpoints: all http:// or all https://, not both")
+	}
+	if c.EtcdCAFile != "" && !schemes["https"] {
+		add("etcd_ca_file: a CA is for https:// etcd_endpoints")
+	}
+	if (c.EtcdUsername == "") != (c.EtcdPasswordFile == "") {
+		add("etcd_username: set etcd_username and etcd_password_file together (or neither, when etcd has no auth)")
+	}
+	if p := c.EtcdPrefix; p != "" && (!strings.HasPrefix(p, "/") || strings.HasSuffix(p, "/")) {
+		add("etcd_prefix: %q must start with / and not end with one (e.g. /trailspark)", p)
+	}
+}
+
+// ClusterConsul is the consul provider's part of the cluster member's
+// configuration.
+func (c *Config) ClusterConsul() cluster.ConsulConfig {
+	return cluster.ConsulConfig{Address: c.ConsulAddress, TokenFile: c.ConsulTokenFile, CAFile: c.ConsulCAFile}
+}
+
+// ClusterEtcd is the etcd provider's part of the cluster member's
+// configuration.
+func (c *Config) ClusterEtcd() cluster.EtcdConfig {
+	return cluster.EtcdConfig{Endpoints: c.EtcdEndpoints, Username: c.EtcdUsername, PasswordFile: c.EtcdPasswordFile,
+		CAFile: c.EtcdCAFile, Prefix: c.EtcdPrefix}
 }
 
 // dnsLabel is a Kubernetes namespace name (RFC 1123 label).

@@ -216,7 +216,10 @@ func TestClusterConfig(t *testing.T) {
 		{"cluster on badger", func(c *Config) { c.Store = "" }, "cluster mode needs --store postgres://"},
 		{"bad store", func(c *Config) { c.Store = "mysql://x" }, "store:"},
 		{"local provider", func(c *Config) { c.ClusterProvider = "local" }, "cluster_provider: local is one node only"},
-		{"missing provider", func(c *Config) { c.ClusterProvider = "consul" }, `cluster_provider: "consul" is not available`},
+		{"missing provider", func(c *Config) { c.ClusterProvider = "zookeeper" }, `cluster_provider: "zookeeper" is not available`},
+		{"unknown provider", func(c *Config) { c.ClusterProvider = "mdns" }, `cluster_provider: "mdns" must be local, automanaged, kubernetes, consul or etcd`},
+		{"consul setting for automanaged", func(c *Config) { c.ConsulAddress = "127.0.0.1:8500" }, "consul_address: the consul_* settings are for --cluster-provider consul"},
+		{"etcd setting for automanaged", func(c *Config) { c.EtcdPrefix = "/x" }, "etcd_endpoints: the etcd_* settings are for --cluster-provider etcd"},
 		{"k8s alias", func(c *Config) { c.ClusterProvider = "k8s" }, `cluster_provider: "k8s": the name is kubernetes`},
 		{"kubernetes setting for automanaged", func(c *Config) { c.KubernetesNamespace = "x" }, "kubernetes_namespace: the kubernetes_* settings are for --cluster-provider kubernetes"},
 		{"no peers", func(c *Config) { c.Peers = nil }, "peers:"},
@@ -308,6 +311,96 @@ func TestKubernetesClusterConfig(t *testing.T) {
 		{"ca and insecure", func(c *Config) { outside(c); c.KubernetesInsecure = true }, "kubernetes_insecure:"},
 	} {
 		c := cfg
+		tc.edit(&c)
+		err := c.Validate()
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: err = %v, want it to say %q", tc.name, err, tc.want)
+		}
+	}
+}
+
+// The consul and etcd providers: each needs where its server is, and takes
+// only its own settings.
+func TestConsulAndEtcdClusterConfig(t *testing.T) {
+	t.Parallel()
+	file := filepath.Join(t.TempDir(), "c.yaml")
+	if err := os.WriteFile(file, []byte("cluster: true\nstore: postgres://ts@db:5432/ts\ncluster_provider: etcd\netcd_endpoints: [https://10.0.0.1:2379, https://10.0.0.2:2379]\netcd_ca_file: /run/etcd/ca.pem\nadmin_token_file: /run/secrets/op\nencryption_key_file: /run/secrets/key\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	etcd := Default()
+	if err := etcd.LoadFile(file); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"TRAILSPARK_ADVERTISE_HOST": "10.1.2.3", "TRAILSPARK_ETCD_USERNAME": "trailspark",
+		"TRAILSPARK_ETCD_PASSWORD_FILE": "/run/etcd/password", "TRAILSPARK_ETCD_PREFIX": "/ts-prod"}
+	if err := etcd.LoadEnv(func(k string) (string, bool) { v, ok := env[k]; return v, ok }); err != nil {
+		t.Fatal(err)
+	}
+	if err := etcd.Validate(); err != nil {
+		t.Fatalf("valid etcd config refused: %v", err)
+	}
+	if e := etcd.ClusterEtcd(); len(e.Endpoints) != 2 || e.Endpoints[1] != "https://10.0.0.2:2379" || e.Username != "trailspark" ||
+		e.PasswordFile != "/run/etcd/password" || e.CAFile != "/run/etcd/ca.pem" || e.Prefix != "/ts-prod" {
+		t.Fatalf("cluster etcd config = %+v", e)
+	}
+	// Loopback is fine when every node runs on this host.
+	local := etcd
+	local.AdvertiseHost = ""
+	if err := local.Validate(); err != nil {
+		t.Fatalf("etcd on loopback refused: %v", err)
+	}
+
+	consul := Default()
+	if err := consul.LoadEnv(func(k string) (string, bool) {
+		v, ok := map[string]string{"TRAILSPARK_CLUSTER": "true", "TRAILSPARK_STORE": "postgres://ts@db/ts",
+			"TRAILSPARK_CLUSTER_PROVIDER": "consul", "TRAILSPARK_CONSUL_ADDRESS": "https://127.0.0.1:8501",
+			"TRAILSPARK_CONSUL_TOKEN_FILE": "/run/consul/token", "TRAILSPARK_CONSUL_CA_FILE": "/run/consul/ca.pem",
+			"TRAILSPARK_ADMIN_TOKEN_FILE": "/run/secrets/op", "TRAILSPARK_ENCRYPTION_KEY_FILE": "/run/secrets/key"}[k]
+		return v, ok
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := consul.Validate(); err != nil {
+		t.Fatalf("valid consul config refused: %v", err)
+	}
+	if c := consul.ClusterConsul(); c.Address != "https://127.0.0.1:8501" || c.TokenFile != "/run/consul/token" || c.CAFile != "/run/consul/ca.pem" {
+		t.Fatalf("cluster consul config = %+v", c)
+	}
+	plain := consul
+	plain.ConsulAddress, plain.ConsulCAFile = "127.0.0.1:8500", ""
+	if err := plain.Validate(); err != nil {
+		t.Fatalf("consul at host:port refused: %v", err)
+	}
+
+	for _, tc := range []struct {
+		name string
+		base Config
+		edit func(*Config)
+		want string
+	}{
+		{"consul without cluster", consul, func(c *Config) { c.Cluster = false }, "cluster_provider: consul is for cluster mode"},
+		{"consul on badger", consul, func(c *Config) { c.Store = "" }, "cluster mode needs --store postgres://"},
+		{"consul without address", consul, func(c *Config) { c.ConsulAddress = "" }, "consul_address: the consul provider needs"},
+		{"consul bad address", consul, func(c *Config) { c.ConsulAddress = "consul" }, `consul_address: "consul" must be host:port`},
+		{"consul bad scheme", consul, func(c *Config) { c.ConsulAddress = "grpc://127.0.0.1:8502" }, `consul_address: "grpc://127.0.0.1:8502"`},
+		{"consul CA over http", consul, func(c *Config) { c.ConsulAddress = "http://127.0.0.1:8500" }, "consul_ca_file: a CA is for an https://"},
+		{"consul with etcd settings", consul, func(c *Config) { c.EtcdEndpoints = StringList{"http://127.0.0.1:2379"} }, `etcd_endpoints: the etcd_* settings are for --cluster-provider etcd, not "consul"`},
+		{"consul with kubernetes settings", consul, func(c *Config) { c.KubernetesNamespace = "x" }, "kubernetes_namespace: the kubernetes_* settings"},
+		{"consul with peers", consul, func(c *Config) { c.Peers = StringList{"10.0.0.1:7100"} }, "peers: the consul provider finds the members itself"},
+		{"consul wildcard", consul, func(c *Config) { c.AdvertiseHost = "0.0.0.0" }, "advertise_host: the consul provider registers"},
+		{"etcd without cluster", etcd, func(c *Config) { c.Cluster = false }, "cluster_provider: etcd is for cluster mode"},
+		{"etcd on badger", etcd, func(c *Config) { c.Store = "" }, "cluster mode needs --store postgres://"},
+		{"etcd without endpoints", etcd, func(c *Config) { c.EtcdEndpoints = nil }, "etcd_endpoints: the etcd provider needs"},
+		{"etcd bare endpoint", etcd, func(c *Config) { c.EtcdEndpoints = StringList{"10.0.0.1:2379"} }, `etcd_endpoints: "10.0.0.1:2379" must be an http://host:port`},
+		{"etcd mixed schemes", etcd, func(c *Config) { c.EtcdEndpoints = append(StringList{"http://10.0.0.3:2379"}, c.EtcdEndpoints...) }, "etcd_endpoints: all http:// or all https://"},
+		{"etcd CA over http", etcd, func(c *Config) { c.EtcdEndpoints = StringList{"http://10.0.0.1:2379"} }, "etcd_ca_file: a CA is for https://"},
+		{"etcd user without password", etcd, func(c *Config) { c.EtcdPasswordFile = "" }, "etcd_username: set etcd_username and etcd_password_file together"},
+		{"etcd bad prefix", etcd, func(c *Config) { c.EtcdPrefix = "trailspark/" }, `etcd_prefix: "trailspark/"`},
+		{"etcd with consul settings", etcd, func(c *Config) { c.ConsulTokenFile = "/t" }, `consul_address: the consul_* settings are for --cluster-provider consul, not "etcd"`},
+		{"etcd with node port", etcd, func(c *Config) { c.NodePort = 7100 }, "peers: the etcd provider finds the members itself"},
+		{"etcd wildcard", etcd, func(c *Config) { c.AdvertiseHost = "::" }, "advertise_host: the etcd provider registers"},
+	} {
+		c := tc.base
 		tc.edit(&c)
 		err := c.Validate()
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

@@ -230,6 +230,8 @@ func clusterConfig(cfg Config, log hclog.Logger) cluster.Config {
 		cc.NodePort = cfg.NodePort
 		cc.Peers = cfg.Peers
 		cc.Kubernetes = cfg.ClusterKubernetes()
+		cc.Consul = cfg.ClusterConsul()
+		cc.Etcd = cfg.ClusterEtcd()
 		if !cfg.LoopbackCluster() {
 			cc.Host = "0.0.0.0"
 			cc.AdvertiseHost = cfg.AdvertiseHost
