@@ -548,8 +548,9 @@ func (d *departures) update(t *pcluster.ClusterTopology) {
 // (the automanaged provider's peers then drop this node at their next poll,
 // about RefreshInterval, instead of after SuspectAfter); otherwise the
 // node just goes, as a crash would, and peers notice by themselves. The
-// kubernetes provider removes its pod labels either way (the library's
-// Shutdown always deregisters), so its peers drop the node at once.
+// kubernetes, consul and etcd providers deregister either way (the
+// library's Shutdown always does: pod labels, service, key), so their
+// peers drop the node at once.
 //
 // Stop never panics: the library is known to panic in some shutdown paths
 // (a half-started member, a client-only member), and a failed teardown

@@ -150,6 +150,7 @@ func etcdGoroutines() string {
 func TestEtcdProvider(t *testing.T) {
 	endpoint := startEtcd(t)
 	const prefix = "/trailspark-test"
+	lessorBefore, _ := lessorGoroutines() // left by earlier tests of this process
 	start := func() *Node {
 		return startReady(t, Config{Name: "etcd-test", Provider: ProviderEtcd,
 			Etcd: EtcdConfig{Endpoints: []string{endpoint}, Prefix: prefix}})
@@ -218,25 +219,35 @@ func TestEtcdProvider(t *testing.T) {
 	// What remains is known: the library never closes its client, and
 	// the client's lease loops (two a node) outlive the closed connection,
 	// idle. Nothing else of the client may.
+	lessor, other := lessorGoroutines()
+	if other != "" {
+		t.Fatalf("a goroutine of the etcd client outlives the nodes:\n%s", other)
+	}
+	if lessor-lessorBefore > 6 {
+		t.Fatalf("%d lease loops of the etcd client remain; want at most two a node", lessor-lessorBefore)
+	}
+	t.Logf("%d idle lease loops of the library's unclosed etcd clients remain", lessor-lessorBefore)
+}
+
+// lessorGoroutines counts the etcd client's lease loops, and returns the
+// stacks of its other goroutines, outside etcd's server.
+func lessorGoroutines() (lessor int, other string) {
 	buf := make([]byte, 1<<20)
 	buf = buf[:runtime.Stack(buf, true)]
-	lessor := 0
+	var out []string
 	for _, g := range strings.Split(string(buf), "\n\n") {
 		switch {
 		case strings.Contains(g, "(*lessor).recvKeepAliveLoop") || strings.Contains(g, "(*lessor).deadlineLoop"):
 			lessor++
 		case strings.Contains(g, "go.etcd.io/etcd/client/v3."):
-			t.Fatalf("a goroutine of the etcd client outlives the nodes:\n%s", g)
+			out = append(out, g)
 		}
 	}
-	if lessor > 6 {
-		t.Fatalf("%d lease loops of the etcd client remain; want at most two a node", lessor)
-	}
-	t.Logf("%d idle lease loops of the library's unclosed etcd clients remain", lessor)
+	return lessor, strings.Join(out, "\n\n")
 }
 
-// cutProxy forwards TCP connections to target until cut, as a network
-// between a node and etcd would.
+// cutProxy forwards TCP connections to target; cut drops them and refuses
+// new ones, as a network between a node and etcd would, until restore.
 type cutProxy struct {
 	l      net.Listener
 	target string
@@ -257,16 +268,16 @@ func newCutProxy(t *testing.T, target string) *cutProxy {
 			if err != nil {
 				return
 			}
-			out, err := net.Dial("tcp", target)
-			if err != nil {
+			p.mu.Lock()
+			if p.cut {
+				p.mu.Unlock()
 				in.Close()
 				continue
 			}
-			p.mu.Lock()
-			if p.cut {
-				in.Close()
-				out.Close()
+			out, err := net.Dial("tcp", target)
+			if err != nil {
 				p.mu.Unlock()
+				in.Close()
 				continue
 			}
 			p.conns = append(p.conns, in, out)
@@ -275,23 +286,27 @@ func newCutProxy(t *testing.T, target string) *cutProxy {
 			go func() { _, _ = io.Copy(in, out); in.Close() }()
 		}
 	}()
-	t.Cleanup(p.close)
+	t.Cleanup(func() { p.setCut(true); l.Close() })
 	return p
 }
 
-func (p *cutProxy) close() {
+func (p *cutProxy) setCut(cut bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.cut = true
-	p.l.Close()
-	for _, c := range p.conns {
-		c.Close()
+	p.cut = cut
+	if cut {
+		for _, c := range p.conns {
+			c.Close()
+		}
+		p.conns = nil
 	}
 }
 
 // A node that loses etcd (as if it died: it stops keeping its lease alive)
 // is dropped by the others when its lease expires, and its identities move.
-// The library's lease TTL is 3 s; the test reports how long it took.
+// The library's lease TTL is 3 s; the test reports how long it took. Back
+// in touch, the node registers again under its blocked member id: it is
+// excluded. Cut off again, its stop is bounded.
 func TestEtcdLostNodeIsDropped(t *testing.T) {
 	endpoint := startEtcd(t)
 	const prefix = "/trailspark-test"
@@ -301,11 +316,12 @@ func TestEtcdLostNodeIsDropped(t *testing.T) {
 	defer a.Stop(true)
 	b := startReady(t, Config{Name: "etcd-test", Provider: ProviderEtcd,
 		Etcd: EtcdConfig{Endpoints: []string{"http://" + proxy.l.Addr().String()}, Prefix: prefix}})
+	defer b.Stop(false)
 	waitMembers(t, "cluster formed", 2, a, b)
 	onB := placeOn(t, b, a, b)
 
 	cut := time.Now()
-	proxy.close()
+	proxy.setCut(true)
 	deadline := time.Now().Add(10 * time.Second)
 	for len(a.Members()) != 1 {
 		if time.Now().After(deadline) {
@@ -317,7 +333,23 @@ func TestEtcdLostNodeIsDropped(t *testing.T) {
 	if got := waitServed(t, a, onB, b.Address()); got != a.Address() {
 		t.Fatalf("identity %s served from %s", onB, got)
 	}
-	// b cannot deregister; its stop is bounded all the same.
+
+	restored := time.Now()
+	proxy.setCut(false)
+	deadline = time.Now().Add(10 * time.Second)
+	for !b.Excluded() {
+		if time.Now().After(deadline) {
+			t.Fatalf("b not excluded 10s after etcd came back; it sees %v, a sees %v", b.Members(), a.Members())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Logf("b saw itself dropped %v after etcd came back", time.Since(restored))
+	if b.Ready() || len(a.Members()) != 1 {
+		t.Fatalf("b ready %v; a sees %v", b.Ready(), a.Members())
+	}
+
+	// Cut off, b cannot deregister; its stop is bounded all the same.
+	proxy.setCut(true)
 	stopped := time.Now()
 	b.Stop(false)
 	if d := time.Since(stopped); d > etcdShutdownTimeout+2*time.Second {
