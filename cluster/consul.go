@@ -1,8 +1,10 @@
 package cluster
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -118,7 +120,8 @@ func newConsulProvider(cfg ConsulConfig) (*consulProvider, error) {
 		}
 		base.TLSClientConfig = tc
 	}
-	tr := &consulTransport{token: token, next: base, stopped: make(chan struct{})}
+	ctx, cancel := context.WithCancel(context.Background())
+	tr := &consulTransport{token: token, next: base, ctx: ctx, cancel: cancel}
 	ac := &api.Config{Address: hostport, Scheme: scheme, Token: token, HttpClient: &http.Client{Transport: tr}}
 	p, err := consul.NewWithConfig(ac, consul.WithTTL(ttl), consul.WithRefreshTTL(refresh))
 	if err != nil {
@@ -131,14 +134,26 @@ func (p *consulProvider) StartMember(c *pcluster.Cluster) error { return p.inner
 
 func (p *consulProvider) StartClient(c *pcluster.Cluster) error { return p.inner.StartClient(c) }
 
+// consulShutdownTimeout bounds the deregistration: the library's requests
+// have no deadline, and an agent that does not answer would hold Stop.
+const consulShutdownTimeout = 5 * time.Second
+
 // Shutdown stops the library's provider actor, which deregisters the
 // service (graceful or not: a stopped node must not stay registered until
-// its TTL runs out), then stops all traffic to the agent. The watch's
-// query then in flight returns at the deregistration (it changes the
-// service's index); the next one is held.
+// its TTL runs out), waiting at most consulShutdownTimeout, then stops all
+// traffic to the agent and cancels what is in flight. The watch's query
+// then in flight has normally returned at the deregistration (it changes
+// the service's index); the next one is held.
 func (p *consulProvider) Shutdown(graceful bool) error {
 	p.tr.leaving()
-	err := p.inner.Shutdown(graceful)
+	done := make(chan error, 1)
+	go func() { done <- p.inner.Shutdown(graceful) }()
+	var err error
+	select {
+	case err = <-done:
+	case <-time.After(consulShutdownTimeout):
+		err = errors.New("cluster: consul provider: deregistration timed out; the check will go critical after its TTL")
+	}
 	p.tr.stop()
 	return err
 }
@@ -148,11 +163,13 @@ func (p *consulProvider) Shutdown(graceful bool) error {
 type consulTransport struct {
 	token string
 	next  *http.Transport
+	// ctx ends when the node left: no requests at all, and those in
+	// flight are cancelled.
+	ctx    context.Context
+	cancel context.CancelFunc
 
-	mu      sync.Mutex
-	left    bool          // leaving: no new health queries
-	stopped chan struct{} // closed when the node left: no requests at all
-	stopOne sync.Once
+	mu   sync.Mutex
+	left bool // leaving: no new health queries
 }
 
 // registerRetryDelay spaces the library's registration retries.
@@ -160,32 +177,47 @@ const registerRetryDelay = time.Second
 
 func (t *consulTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	t.mu.Lock()
-	held := t.left && req.Method == http.MethodGet
+	held := (t.left && req.Method == http.MethodGet) || t.ctx.Err() != nil
 	t.mu.Unlock()
-	select {
-	case <-t.stopped:
-		held = true
-	default:
-	}
 	if held {
 		// The library's watch never stops: hold its requests until the
 		// plan gives up on them (never, unless stopped), without traffic.
 		<-req.Context().Done()
 		return nil, req.Context().Err()
 	}
+	ctx, cancel := context.WithCancel(req.Context())
+	unhook := context.AfterFunc(t.ctx, cancel)
+	done := func() { unhook(); cancel() }
+	req = req.Clone(ctx)
 	if t.token != "" {
-		req = req.Clone(req.Context())
 		req.Header.Set("X-Consul-Token", t.token)
 	}
 	res, err := t.next.RoundTrip(req)
 	if req.Method == http.MethodPut && req.URL.Path == "/v1/agent/service/register" && (err != nil || res.StatusCode >= 300) {
 		select {
 		case <-time.After(registerRetryDelay):
-		case <-t.stopped:
-		case <-req.Context().Done():
+		case <-ctx.Done():
 		}
 	}
-	return res, err
+	if err != nil {
+		done()
+		return nil, err
+	}
+	res.Body = &doneBody{ReadCloser: res.Body, done: done}
+	return res, nil
+}
+
+// doneBody releases a request's context when its body is closed.
+type doneBody struct {
+	io.ReadCloser
+	once sync.Once
+	done func()
+}
+
+func (b *doneBody) Close() error {
+	err := b.ReadCloser.Close()
+	b.once.Do(b.done)
+	return err
 }
 
 func (t *consulTransport) leaving() {
@@ -195,8 +227,8 @@ func (t *consulTransport) leaving() {
 }
 
 func (t *consulTransport) stop() {
-	t.stopOne.Do(func() {
-		close(t.stopped)
-		t.next.CloseIdleConnections()
-	})
+	t.mu.Lock()
+	t.cancel()
+	t.mu.Unlock()
+	t.next.CloseIdleConnections()
 }

@@ -429,3 +429,33 @@ func TestConsulLostNodeIsDropped(t *testing.T) {
 		t.Fatal("an excluded node reports ready")
 	}
 }
+
+// An agent that takes connections but never answers must not hold a
+// node's stop: the deregistration is bounded and what is in flight is
+// cancelled.
+func TestConsulStopWithSilentAgent(t *testing.T) {
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+		case <-release:
+		}
+	}))
+	defer srv.Close()
+	defer close(release)
+	n, err := Start(Config{Name: "consul-test", Provider: ProviderConsul, Consul: ConsulConfig{Address: srv.URL}}, echoKind)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n.Ready() {
+		t.Fatal("ready without an agent")
+	}
+	stopped := time.Now()
+	n.Stop(true)
+	// The library's StartMember sleeps a second before Stop may begin.
+	if d := time.Since(stopped); d > consulShutdownTimeout+2*time.Second {
+		t.Fatalf("stop took %v", d)
+	} else {
+		t.Logf("stopped in %v", d)
+	}
+}
