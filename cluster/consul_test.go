@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -386,14 +387,19 @@ func TestConsulProvider(t *testing.T) {
 }
 
 // A node that can no longer pass its check (it died, or lost its agent) is
-// dropped by the other once the TTL runs out, and its identities move.
+// dropped by the other once the TTL runs out, and its identities move. The
+// agent answers over https here, verified against its CA.
 func TestConsulLostNodeIsDropped(t *testing.T) {
 	fake := newFakeConsul(t, "")
-	srv := httptest.NewServer(fake)
+	srv := httptest.NewTLSServer(fake)
 	defer srv.Close()
+	ca := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})
+	if _, err := Start(Config{Provider: ProviderConsul, Consul: ConsulConfig{Address: strings.TrimPrefix(srv.URL, "https://"), CAData: ca}}); err == nil {
+		t.Fatal("a CA for a plain http agent address accepted")
+	}
 	start := func() *Node {
 		return startReady(t, Config{Name: "consul-test", Provider: ProviderConsul,
-			Consul: ConsulConfig{Address: srv.URL}})
+			Consul: ConsulConfig{Address: srv.URL, CAData: ca}})
 	}
 	a := start()
 	defer a.Stop(true)

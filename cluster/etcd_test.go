@@ -6,6 +6,8 @@ import (
 	"io"
 	"net"
 	"net/url"
+	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
@@ -386,5 +388,62 @@ func TestConsulAndEtcdRefuseBadConfig(t *testing.T) {
 		if !strings.Contains(err.Error(), tc.want) {
 			t.Fatalf("%s: err = %v, want one about %s", tc.name, err, tc.want)
 		}
+	}
+}
+
+// With auth on, nodes log in as a user whose role may read and write only
+// the prefix (what operations.md tells to grant); a wrong password fails
+// at start.
+func TestEtcdProviderWithAuth(t *testing.T) {
+	endpoint := startEtcd(t)
+	const prefix = "/trailspark-auth"
+	admin, err := clientv3.New(clientv3.Config{Endpoints: []string{endpoint}, DialTimeout: 2 * time.Second, Logger: zap.NewNop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, step := range []func() error{
+		func() error { _, err := admin.RoleAdd(ctx, "root"); return err },
+		func() error { _, err := admin.UserAdd(ctx, "root", "root-password"); return err },
+		func() error { _, err := admin.UserGrantRole(ctx, "root", "root"); return err },
+		func() error { _, err := admin.RoleAdd(ctx, "trailspark"); return err },
+		func() error {
+			_, err := admin.RoleGrantPermission(ctx, "trailspark", prefix+"/", clientv3.GetPrefixRangeEnd(prefix+"/"), clientv3.PermissionType(clientv3.PermReadWrite))
+			return err
+		},
+		func() error { _, err := admin.UserAdd(ctx, "trailspark", "node-password"); return err },
+		func() error { _, err := admin.UserGrantRole(ctx, "trailspark", "trailspark"); return err },
+		func() error { _, err := admin.AuthEnable(ctx); return err },
+	} {
+		if err := step(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	admin.Close()
+	dir := t.TempDir()
+	good, bad := filepath.Join(dir, "good"), filepath.Join(dir, "bad")
+	if err := os.WriteFile(good, []byte("node-password\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bad, []byte("wrong\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := func(passwordFile string) Config {
+		return Config{Name: "etcd-test", Provider: ProviderEtcd,
+			Etcd: EtcdConfig{Endpoints: []string{endpoint}, Prefix: prefix, Username: "trailspark", PasswordFile: passwordFile}}
+	}
+	a := startReady(t, cfg(good))
+	defer a.Stop(true)
+	b := startReady(t, cfg(good))
+	defer b.Stop(true)
+	waitMembers(t, "cluster formed with auth", 2, a, b)
+	placeOn(t, b, a, b)
+
+	if n, err := Start(cfg(bad), echoKind); err == nil {
+		n.Stop(false)
+		t.Fatal("a node with a wrong etcd password started")
+	} else if !strings.Contains(err.Error(), "authentication failed") {
+		t.Fatalf("wrong password: err = %v", err)
 	}
 }
