@@ -57,24 +57,6 @@ func startAutomanaged(b *testing.B, n int) []*Node {
 	return nodes
 }
 
-// placedOn returns an identity whose grain the cluster placed on host,
-// asking through via (which activates it).
-func placedOn(b *testing.B, via, host *Node, prefix string) string {
-	b.Helper()
-	for i := 0; i < 200; i++ {
-		id := fmt.Sprintf("%s-%d", prefix, i)
-		res, err := via.Request(context.Background(), "echo", id, &actorpb.Ping{})
-		if err != nil {
-			b.Fatal(err)
-		}
-		if res.(*actorpb.Pong).Node == host.Address() {
-			return id
-		}
-	}
-	b.Fatalf("no identity placed on %s out of 200", host.Address())
-	return ""
-}
-
 func percentile(d []time.Duration, p float64) time.Duration {
 	s := append([]time.Duration(nil), d...)
 	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
@@ -92,7 +74,7 @@ func BenchmarkRequest(b *testing.B) {
 		}
 	}()
 	a, other := nodes[0], nodes[1]
-	ids := map[string]string{"local": placedOn(b, a, a, "local"), "remote": placedOn(b, a, other, "remote")}
+	ids := map[string]string{"local": placeOn(b, a, a), "remote": placeOn(b, other, a)}
 	p50 := map[string]time.Duration{}
 	for _, name := range []string{"local", "remote"} {
 		b.Run(name, func(b *testing.B) {
@@ -125,7 +107,7 @@ func BenchmarkFailover(b *testing.B) {
 		b.StopTimer()
 		nodes := startAutomanaged(b, 3)
 		victim, via := nodes[0], nodes[1]
-		id := placedOn(b, via, victim, "fo")
+		id := placeOn(b, victim, via)
 		start := time.Now()
 		victim.Stop(false)
 		for {

@@ -91,45 +91,11 @@ func TestTwoNodesShareIdentities(t *testing.T) {
 	a := startReady(t, Config{Agent: agent})
 	b := startReady(t, Config{Agent: agent})
 	defer b.Stop(false)
-	deadline := time.Now().Add(10 * time.Second)
-	for len(a.Members()) < 2 || len(b.Members()) < 2 {
-		if time.Now().After(deadline) {
-			t.Fatalf("cluster did not form: a sees %v, b sees %v", a.Members(), b.Members())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	onA := ""
-	for i := 0; i < 50 && onA == ""; i++ {
-		id := fmt.Sprintf("grain-%d", i)
-		ra, err := a.Request(context.Background(), "echo", id, &actorpb.Ping{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		rb, err := b.Request(context.Background(), "echo", id, &actorpb.Ping{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if ra.(*actorpb.Pong).Node != rb.(*actorpb.Pong).Node {
-			t.Fatalf("identity %s answered from two places", id)
-		}
-		if ra.(*actorpb.Pong).Node == a.Address() {
-			onA = id
-		}
-	}
-	if onA == "" {
-		t.Fatal("no identity placed on node a out of 50")
-	}
+	waitMembers(t, "cluster formed", 2, a, b)
+	onA := placeOn(t, a, a, b)
 	a.Stop(false)
-	deadline = time.Now().Add(15 * time.Second)
-	for {
-		res, err := b.Request(context.Background(), "echo", onA, &actorpb.Ping{})
-		if err == nil && res.(*actorpb.Pong).Node == b.Address() {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("identity %s did not move to the survivor: %v %v", onA, res, err)
-		}
-		time.Sleep(50 * time.Millisecond)
+	if got := waitServed(t, b, onA, a.Address()); got != b.Address() {
+		t.Fatalf("identity %s moved to %s, want the survivor %s", onA, got, b.Address())
 	}
 }
 
@@ -169,29 +135,7 @@ func TestAutomanagedFailover(t *testing.T) {
 			n.Stop(false)
 		}
 	}()
-	waitMembers := func(want int, live ...*Node) {
-		t.Helper()
-		deadline := time.Now().Add(15 * time.Second)
-		for {
-			ok := true
-			for _, n := range live {
-				if len(n.Members()) != want {
-					ok = false
-				}
-			}
-			if ok {
-				return
-			}
-			if time.Now().After(deadline) {
-				for _, n := range live {
-					t.Logf("%s sees %v", n.ID(), n.Members())
-				}
-				t.Fatalf("cluster did not settle on %d members", want)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	}
-	waitMembers(3, nodes...)
+	waitMembers(t, "cluster formed", 3, nodes...)
 	for _, n := range nodes {
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		if err := n.WaitReady(ctx); err != nil {
@@ -240,7 +184,7 @@ func TestAutomanagedFailover(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	t.Logf("failover after a crash: %v", time.Since(start))
-	waitMembers(2, nodes[1], nodes[2])
+	waitMembers(t, "crashed node dropped", 2, nodes[1], nodes[2])
 	dead := 0
 	for _, m := range nodes[1].MemberInfos(context.Background()) {
 		if m.Status == StatusUnreachable {
@@ -254,7 +198,7 @@ func TestAutomanagedFailover(t *testing.T) {
 	// Graceful leave of node 2: node 1 drops it at once.
 	start = time.Now()
 	nodes[2].Stop(true)
-	waitMembers(1, nodes[1])
+	waitMembers(t, "left node dropped", 1, nodes[1])
 	t.Logf("graceful leave noticed after %v", time.Since(start))
 	if time.Since(start) > 3*time.Second {
 		t.Fatalf("graceful leave took %v", time.Since(start))

@@ -17,8 +17,6 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/server/v3/embed"
 	"go.uber.org/zap"
-
-	"github.com/trailspark/trailspark/actors/actorpb"
 )
 
 // startEtcd runs a real etcd server (one member) in the test process on
@@ -68,82 +66,10 @@ func etcdKeys(t *testing.T, endpoint, prefix string) map[string]string {
 	return out
 }
 
-func waitMembers(t *testing.T, what string, want int, nodes ...*Node) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		ok := true
-		for _, n := range nodes {
-			ok = ok && len(n.Members()) == want
-		}
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			var views []string
-			for _, n := range nodes {
-				views = append(views, fmt.Sprintf("%s sees %v", n.Address(), n.Members()))
-			}
-			t.Fatalf("%s: %s", what, strings.Join(views, "; "))
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-// placeOn finds an identity whose activation is on target, checking that
-// every node reaches the same activation.
-func placeOn(t *testing.T, target *Node, nodes ...*Node) string {
-	t.Helper()
-	for i := 0; i < 60; i++ {
-		id := fmt.Sprintf("grain-%d", i)
-		where := ""
-		for _, n := range nodes {
-			res, err := n.Request(context.Background(), "echo", id, &actorpb.Ping{})
-			if err != nil {
-				t.Fatalf("%s from %s: %v", id, n.Address(), err)
-			}
-			got := res.(*actorpb.Pong).Node
-			if where != "" && got != where {
-				t.Fatalf("identity %s answered from %s and %s", id, where, got)
-			}
-			where = got
-		}
-		if where == target.Address() {
-			return id
-		}
-	}
-	t.Fatalf("no identity placed on %s out of 60", target.Address())
-	return ""
-}
-
-// waitServed waits until identity answers from host via n.
-func waitServed(t *testing.T, n *Node, identity string, notOn string) string {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		res, err := n.Request(context.Background(), "echo", identity, &actorpb.Ping{})
-		if err == nil && res.(*actorpb.Pong).Node != notOn {
-			return res.(*actorpb.Pong).Node
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("identity %s not served off %s: %v %v", identity, notOn, res, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // etcdGoroutines returns the stacks of goroutines running the etcd
 // provider's code or a gRPC connection's.
 func etcdGoroutines() string {
-	buf := make([]byte, 1<<20)
-	buf = buf[:runtime.Stack(buf, true)]
-	var out []string
-	for _, g := range strings.Split(string(buf), "\n\n") {
-		if strings.Contains(g, "clusterproviders/etcd") || strings.Contains(g, "google.golang.org/grpc/internal/transport") {
-			out = append(out, g)
-		}
-	}
-	return strings.Join(out, "\n\n")
+	return goroutinesMatching("clusterproviders/etcd", "google.golang.org/grpc/internal/transport")
 }
 
 // Three nodes find each other through a real etcd with protoactor's own

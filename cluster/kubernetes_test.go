@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -292,27 +291,7 @@ func TestKubernetesProvider(t *testing.T) {
 	}
 
 	// One activation per identity, reachable from both nodes.
-	onA := ""
-	for i := 0; i < 50 && onA == ""; i++ {
-		id := fmt.Sprintf("grain-%d", i)
-		ra, err := a.Request(context.Background(), "echo", id, &actorpb.Ping{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		rb, err := b.Request(context.Background(), "echo", id, &actorpb.Ping{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if ra.(*actorpb.Pong).Node != rb.(*actorpb.Pong).Node {
-			t.Fatalf("identity %s answered from two places", id)
-		}
-		if ra.(*actorpb.Pong).Node == a.Address() {
-			onA = id
-		}
-	}
-	if onA == "" {
-		t.Fatal("no identity placed on node a out of 50")
-	}
+	onA := placeOn(t, a, a, b)
 
 	// Graceful stop of a: its labels come off its pod, b drops it and
 	// serves a's identities.
@@ -443,15 +422,7 @@ func TestKubernetesRestartedContainerJoins(t *testing.T) {
 // providerGoroutines returns the stacks of goroutines running the k8s
 // provider's or client-go's code.
 func providerGoroutines() string {
-	buf := make([]byte, 1<<20)
-	buf = buf[:runtime.Stack(buf, true)]
-	var out []string
-	for _, g := range strings.Split(string(buf), "\n\n") {
-		if strings.Contains(g, "clusterproviders/k8s") || strings.Contains(g, "k8s.io/client-go") {
-			out = append(out, g)
-		}
-	}
-	return strings.Join(out, "\n\n")
+	return goroutinesMatching("clusterproviders/k8s", "k8s.io/client-go")
 }
 
 // A node out of a pod must name its namespace and advertise an IP; in
