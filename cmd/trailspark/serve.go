@@ -12,18 +12,14 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/trailspark/trailspark/cmd/trailspark/node"
 )
 
 func newServeCmd() *cobra.Command {
-	var configPath, dataDir, listen, pluginsDir, logFormat, logLevel string
-	var storeURL, provider, peers, advertise string
-	var k8sNamespace, k8sAPIServer, k8sTokenFile, k8sCAFile string
-	var consulAddress, consulTokenFile, consulCAFile string
-	var etcdEndpoints, etcdUsername, etcdPasswordFile, etcdCAFile, etcdPrefix string
-	var clusterMode bool
-	var nodePort, clusterPort int
+	var configPath string
+	sf := &settingFlags{}
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run a TrailSpark node (single node on embedded storage by default)",
@@ -56,99 +52,77 @@ and are never generated in cluster mode.`,
 			if err := cfg.LoadEnv(os.LookupEnv); err != nil {
 				return err
 			}
-			flags := cmd.Flags()
-			if flags.Changed("data-dir") {
-				cfg.DataDir = dataDir
-			}
-			if flags.Changed("listen") {
-				cfg.Listen = listen
-			}
-			if flags.Changed("plugins-dir") {
-				cfg.PluginsDir = pluginsDir
-			}
-			if flags.Changed("log-format") {
-				cfg.LogFormat = logFormat
-			}
-			if flags.Changed("log-level") {
-				cfg.LogLevel = logLevel
-			}
-			if flags.Changed("store") {
-				cfg.Store = node.Secret(storeURL)
-			}
-			if flags.Changed("cluster") {
-				cfg.Cluster = clusterMode
-			}
-			if flags.Changed("cluster-provider") {
-				cfg.ClusterProvider = provider
-			}
-			if flags.Changed("peers") {
-				cfg.Peers = node.SplitList(peers)
-			}
-			if flags.Changed("node-port") {
-				cfg.NodePort = nodePort
-			}
-			if flags.Changed("cluster-port") {
-				cfg.ClusterPort = clusterPort
-			}
-			if flags.Changed("advertise-host") {
-				cfg.AdvertiseHost = advertise
-			}
-			if flags.Changed("kubernetes-namespace") {
-				cfg.KubernetesNamespace = k8sNamespace
-			}
-			if flags.Changed("kubernetes-api-server") {
-				cfg.KubernetesAPIServer = k8sAPIServer
-			}
-			if flags.Changed("kubernetes-token-file") {
-				cfg.KubernetesTokenFile = k8sTokenFile
-			}
-			if flags.Changed("kubernetes-ca-file") {
-				cfg.KubernetesCAFile = k8sCAFile
-			}
-			for name, set := range map[string]func(){
-				"consul-address":     func() { cfg.ConsulAddress = consulAddress },
-				"consul-token-file":  func() { cfg.ConsulTokenFile = consulTokenFile },
-				"consul-ca-file":     func() { cfg.ConsulCAFile = consulCAFile },
-				"etcd-endpoints":     func() { cfg.EtcdEndpoints = node.SplitList(etcdEndpoints) },
-				"etcd-username":      func() { cfg.EtcdUsername = etcdUsername },
-				"etcd-password-file": func() { cfg.EtcdPasswordFile = etcdPasswordFile },
-				"etcd-ca-file":       func() { cfg.EtcdCAFile = etcdCAFile },
-				"etcd-prefix":        func() { cfg.EtcdPrefix = etcdPrefix },
-			} {
-				if flags.Changed(name) {
-					set()
-				}
-			}
+			sf.apply(&cfg)
 			return serve(cmd, cfg)
 		},
 	}
-	f := cmd.Flags()
-	f.StringVar(&configPath, "config", "", "YAML config file")
-	f.StringVar(&dataDir, "data-dir", "", "data directory (TRAILSPARK_DATA_DIR; default ./data)")
-	f.StringVar(&listen, "listen", "", "HTTP listen address (TRAILSPARK_LISTEN; default 127.0.0.1:8080)")
-	f.StringVar(&pluginsDir, "plugins-dir", "", "connector plugins directory (TRAILSPARK_PLUGINS_DIR; default ./bin/plugins)")
-	f.StringVar(&logFormat, "log-format", "", "json or text (TRAILSPARK_LOG_FORMAT; default json)")
-	f.StringVar(&logLevel, "log-level", "", "trace, debug, info, warn or error (TRAILSPARK_LOG_LEVEL; default info)")
-	f.StringVar(&storeURL, "store", "", "badger (embedded, in the data directory; the default) or a postgres:// URL (TRAILSPARK_STORE)")
-	f.BoolVar(&clusterMode, "cluster", false, "run as one member of a cluster sharing a PostgreSQL --store (TRAILSPARK_CLUSTER)")
-	f.StringVar(&provider, "cluster-provider", "", "membership: local (one node; default), automanaged (static --peers), kubernetes (pod labels through the Kubernetes API), consul (a service in a Consul agent) or etcd (leased keys) (TRAILSPARK_CLUSTER_PROVIDER)")
-	f.StringVar(&peers, "peers", "", "automanaged: node ports of all nodes, host:port,host:port,... (TRAILSPARK_PEERS)")
-	f.IntVar(&nodePort, "node-port", 0, "automanaged: this node's membership port, one of --peers (TRAILSPARK_NODE_PORT)")
-	f.IntVar(&clusterPort, "cluster-port", 0, "actor endpoint (gRPC) port; 0 = any free port (TRAILSPARK_CLUSTER_PORT)")
-	f.StringVar(&advertise, "advertise-host", "", "host or IP other nodes reach this one at; not loopback = bind all interfaces; kubernetes: the pod IP (TRAILSPARK_ADVERTISE_HOST)")
-	f.StringVar(&k8sNamespace, "kubernetes-namespace", "", "kubernetes: the pod's namespace; default the service account's (TRAILSPARK_KUBERNETES_NAMESPACE)")
-	f.StringVar(&k8sAPIServer, "kubernetes-api-server", "", "kubernetes: API server URL for a node outside a pod; default in-cluster (TRAILSPARK_KUBERNETES_API_SERVER)")
-	f.StringVar(&k8sTokenFile, "kubernetes-token-file", "", "kubernetes: bearer token file for --kubernetes-api-server (TRAILSPARK_KUBERNETES_TOKEN_FILE)")
-	f.StringVar(&k8sCAFile, "kubernetes-ca-file", "", "kubernetes: CA (PEM) of --kubernetes-api-server (TRAILSPARK_KUBERNETES_CA_FILE)")
-	f.StringVar(&consulAddress, "consul-address", "", "consul: the agent's HTTP API, host:port or http(s)://host:port, usually the local agent (TRAILSPARK_CONSUL_ADDRESS)")
-	f.StringVar(&consulTokenFile, "consul-token-file", "", "consul: file holding the ACL token (TRAILSPARK_CONSUL_TOKEN_FILE)")
-	f.StringVar(&consulCAFile, "consul-ca-file", "", "consul: CA (PEM) of an https:// --consul-address (TRAILSPARK_CONSUL_CA_FILE)")
-	f.StringVar(&etcdEndpoints, "etcd-endpoints", "", "etcd: client URLs, http(s)://host:2379,... (TRAILSPARK_ETCD_ENDPOINTS)")
-	f.StringVar(&etcdUsername, "etcd-username", "", "etcd: user name, with --etcd-password-file, when etcd has auth on (TRAILSPARK_ETCD_USERNAME)")
-	f.StringVar(&etcdPasswordFile, "etcd-password-file", "", "etcd: file holding the password of --etcd-username (TRAILSPARK_ETCD_PASSWORD_FILE)")
-	f.StringVar(&etcdCAFile, "etcd-ca-file", "", "etcd: CA (PEM) of https:// endpoints (TRAILSPARK_ETCD_CA_FILE)")
-	f.StringVar(&etcdPrefix, "etcd-prefix", "", "etcd: key prefix, the same on every node; default /trailspark (TRAILSPARK_ETCD_PREFIX)")
+	sf.fs = cmd.Flags()
+	sf.fs.StringVar(&configPath, "config", "", "YAML config file")
+	sf.str("data-dir", "data directory (TRAILSPARK_DATA_DIR; default ./data)", func(c *node.Config, v string) { c.DataDir = v })
+	sf.str("listen", "HTTP listen address (TRAILSPARK_LISTEN; default 127.0.0.1:8080)", func(c *node.Config, v string) { c.Listen = v })
+	sf.str("plugins-dir", "connector plugins directory (TRAILSPARK_PLUGINS_DIR; default ./bin/plugins)", func(c *node.Config, v string) { c.PluginsDir = v })
+	sf.str("log-format", "json or text (TRAILSPARK_LOG_FORMAT; default json)", func(c *node.Config, v string) { c.LogFormat = v })
+	sf.str("log-level", "trace, debug, info, warn or error (TRAILSPARK_LOG_LEVEL; default info)", func(c *node.Config, v string) { c.LogLevel = v })
+	sf.str("store", "badger (embedded, in the data directory; the default) or a postgres:// URL (TRAILSPARK_STORE)", func(c *node.Config, v string) { c.Store = node.Secret(v) })
+	sf.bool("cluster", "run as one member of a cluster sharing a PostgreSQL --store (TRAILSPARK_CLUSTER)", func(c *node.Config, v bool) { c.Cluster = v })
+	sf.str("cluster-provider", "membership: local (one node; default), automanaged (static --peers), kubernetes (pod labels through the Kubernetes API), consul (a service in a Consul agent) or etcd (leased keys) (TRAILSPARK_CLUSTER_PROVIDER)", func(c *node.Config, v string) { c.ClusterProvider = v })
+	sf.str("peers", "automanaged: node ports of all nodes, host:port,host:port,... (TRAILSPARK_PEERS)", func(c *node.Config, v string) { c.Peers = node.SplitList(v) })
+	sf.int("node-port", "automanaged: this node's membership port, one of --peers (TRAILSPARK_NODE_PORT)", func(c *node.Config, v int) { c.NodePort = v })
+	sf.int("cluster-port", "actor endpoint (gRPC) port; 0 = any free port (TRAILSPARK_CLUSTER_PORT)", func(c *node.Config, v int) { c.ClusterPort = v })
+	sf.str("advertise-host", "host or IP other nodes reach this one at; not loopback = bind all interfaces; kubernetes: the pod IP (TRAILSPARK_ADVERTISE_HOST)", func(c *node.Config, v string) { c.AdvertiseHost = v })
+	sf.str("kubernetes-namespace", "kubernetes: the pod's namespace; default the service account's (TRAILSPARK_KUBERNETES_NAMESPACE)", func(c *node.Config, v string) { c.KubernetesNamespace = v })
+	sf.str("kubernetes-api-server", "kubernetes: API server URL for a node outside a pod; default in-cluster (TRAILSPARK_KUBERNETES_API_SERVER)", func(c *node.Config, v string) { c.KubernetesAPIServer = v })
+	sf.str("kubernetes-token-file", "kubernetes: bearer token file for --kubernetes-api-server (TRAILSPARK_KUBERNETES_TOKEN_FILE)", func(c *node.Config, v string) { c.KubernetesTokenFile = v })
+	sf.str("kubernetes-ca-file", "kubernetes: CA (PEM) of --kubernetes-api-server (TRAILSPARK_KUBERNETES_CA_FILE)", func(c *node.Config, v string) { c.KubernetesCAFile = v })
+	sf.str("consul-address", "consul: the agent's HTTP API, host:port or http(s)://host:port, usually the local agent (TRAILSPARK_CONSUL_ADDRESS)", func(c *node.Config, v string) { c.ConsulAddress = v })
+	sf.str("consul-token-file", "consul: file holding the ACL token (TRAILSPARK_CONSUL_TOKEN_FILE)", func(c *node.Config, v string) { c.ConsulTokenFile = v })
+	sf.str("consul-ca-file", "consul: CA (PEM) of an https:// --consul-address (TRAILSPARK_CONSUL_CA_FILE)", func(c *node.Config, v string) { c.ConsulCAFile = v })
+	sf.str("etcd-endpoints", "etcd: client URLs, http(s)://host:2379,... (TRAILSPARK_ETCD_ENDPOINTS)", func(c *node.Config, v string) { c.EtcdEndpoints = node.SplitList(v) })
+	sf.str("etcd-username", "etcd: user name, with --etcd-password-file, when etcd has auth on (TRAILSPARK_ETCD_USERNAME)", func(c *node.Config, v string) { c.EtcdUsername = v })
+	sf.str("etcd-password-file", "etcd: file holding the password of --etcd-username (TRAILSPARK_ETCD_PASSWORD_FILE)", func(c *node.Config, v string) { c.EtcdPasswordFile = v })
+	sf.str("etcd-ca-file", "etcd: CA (PEM) of https:// endpoints (TRAILSPARK_ETCD_CA_FILE)", func(c *node.Config, v string) { c.EtcdCAFile = v })
+	sf.str("etcd-prefix", "etcd: key prefix, the same on every node; default /trailspark (TRAILSPARK_ETCD_PREFIX)", func(c *node.Config, v string) { c.EtcdPrefix = v })
 	return cmd
+}
+
+// settingFlags binds serve's flags to settings: a flag given on the command
+// line overrides the file and the environment; one not given leaves them.
+type settingFlags struct {
+	fs  *pflag.FlagSet
+	set []func(*node.Config)
+}
+
+func (s *settingFlags) str(name, usage string, to func(*node.Config, string)) {
+	v := s.fs.String(name, "", usage)
+	s.set = append(s.set, func(c *node.Config) {
+		if s.fs.Changed(name) {
+			to(c, *v)
+		}
+	})
+}
+
+func (s *settingFlags) int(name, usage string, to func(*node.Config, int)) {
+	v := s.fs.Int(name, 0, usage)
+	s.set = append(s.set, func(c *node.Config) {
+		if s.fs.Changed(name) {
+			to(c, *v)
+		}
+	})
+}
+
+func (s *settingFlags) bool(name, usage string, to func(*node.Config, bool)) {
+	v := s.fs.Bool(name, false, usage)
+	s.set = append(s.set, func(c *node.Config) {
+		if s.fs.Changed(name) {
+			to(c, *v)
+		}
+	})
+}
+
+func (s *settingFlags) apply(c *node.Config) {
+	for _, set := range s.set {
+		set(c)
+	}
 }
 
 func serve(cmd *cobra.Command, cfg node.Config) error {
