@@ -29,11 +29,16 @@ type Version uint64
 // wins), for index entries that readers verify anyway.
 const AnyVersion Version = ^Version(0)
 
-// Write is one write of a SaveBatch.
+// Write is one write of a SaveBatch: a save of Value, or with Delete a
+// removal of Key (Value is ignored). Expected applies to both: the key's
+// current version must equal it (0 = absent; AnyVersion skips the check).
+// A delete with Expected 0 of an absent key is a no-op, as in Delete; a
+// delete with AnyVersion removes the key whether or not it exists.
 type Write struct {
 	Key      []byte
 	Value    []byte
 	Expected Version
+	Delete   bool
 }
 
 // Item is one key with its value and version, as returned by Scan.
@@ -59,9 +64,11 @@ type StateStore interface {
 	// error from fn stops the scan and returns that error. Values passed to fn
 	// are copies the callee may keep.
 	Scan(ctx context.Context, prefix, after []byte, fn func(Item) error) error
-	// SaveBatch applies writes atomically: every key must be at its
-	// Expected version (AnyVersion skips the check), else ErrConflict and
-	// nothing is written. It returns the new versions in order.
+	// SaveBatch applies writes (saves and deletes) atomically: every key
+	// must be at its Expected version (AnyVersion skips the check), else
+	// ErrConflict and nothing is written or deleted. It returns the new
+	// versions in order (0 for a delete: the key is absent). A key should
+	// appear at most once in a batch.
 	SaveBatch(ctx context.Context, writes []Write) ([]Version, error)
 	// DropTenant removes every key under "o/{org}/".
 	DropTenant(ctx context.Context, org string) error

@@ -462,7 +462,7 @@ func mapErr(err error) error {
 }
 
 // SaveBatch implements store.StateStore: one transaction, so all writes
-// commit together or not at all.
+// and deletes commit together or not at all.
 func (s *Store) SaveBatch(ctx context.Context, writes []store.Write) ([]store.Version, error) {
 	if err := s.enter(ctx); err != nil {
 		return nil, err
@@ -477,7 +477,7 @@ func (s *Store) SaveBatch(ctx context.Context, writes []store.Write) ([]store.Ve
 	defer txn.Discard()
 	out := make([]store.Version, len(writes))
 	for i, w := range writes {
-		if s.maxValue > 0 && len(w.Value) > s.maxValue {
+		if !w.Delete && s.maxValue > 0 && len(w.Value) > s.maxValue {
 			return nil, fmt.Errorf("badgerstore: save batch: %d-byte value, limit %d: %w", len(w.Value), s.maxValue, ErrValueTooLarge)
 		}
 		cur, err := currentVersion(txn, w.Key)
@@ -486,6 +486,15 @@ func (s *Store) SaveBatch(ctx context.Context, writes []store.Write) ([]store.Ve
 		}
 		if w.Expected != store.AnyVersion && cur != w.Expected {
 			return nil, store.ErrConflict
+		}
+		if w.Delete {
+			if cur != 0 {
+				if err := txn.Delete(w.Key); err != nil {
+					return nil, fmt.Errorf("badgerstore: save batch: %w", mapErr(err))
+				}
+			}
+			out[i] = 0
+			continue
 		}
 		if err := txn.Set(w.Key, encode(cur+1, w.Value)); err != nil {
 			return nil, fmt.Errorf("badgerstore: save batch: %w", mapErr(err))

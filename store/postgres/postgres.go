@@ -463,7 +463,7 @@ func (db *DB) DropTenant(ctx context.Context, org string) error {
 }
 
 // SaveBatch implements store.StateStore: one transaction, so all writes
-// commit together or not at all. The statements go to the server in one
+// and deletes commit together or not at all. The statements go to the server in one
 // round trip.
 func (db *DB) SaveBatch(ctx context.Context, writes []store.Write) ([]store.Version, error) {
 	if err := db.enter(ctx); err != nil {
@@ -483,6 +483,20 @@ func (db *DB) SaveBatch(ctx context.Context, writes []store.Write) ([]store.Vers
 	err := db.inTx(ctx, func(tx pgx.Tx) error {
 		b := &pgx.Batch{}
 		for _, w := range writes {
+			if w.Delete {
+				// Every delete answers one row: n is what the version check
+				// needs (rows deleted, or rows present for expected 0).
+				switch w.Expected {
+				case store.AnyVersion:
+					b.Queue(`WITH d AS (DELETE FROM kv WHERE key = $1 RETURNING 1) SELECT count(*) FROM d`, w.Key)
+				case 0:
+					b.Queue(`SELECT count(*) FROM kv WHERE key = $1`, w.Key)
+				default:
+					b.Queue(`WITH d AS (DELETE FROM kv WHERE key = $1 AND version = $2 RETURNING 1) SELECT count(*) FROM d`,
+						w.Key, int64(w.Expected))
+				}
+				continue
+			}
 			switch w.Expected {
 			case store.AnyVersion:
 				b.Queue(`INSERT INTO kv (key, value, version) VALUES ($1, $2, 1)
@@ -498,7 +512,7 @@ func (db *DB) SaveBatch(ctx context.Context, writes []store.Write) ([]store.Vers
 		}
 		br := tx.SendBatch(ctx, b)
 		conflict := false
-		for i := range writes {
+		for i, w := range writes {
 			var v int64
 			err := br.QueryRow().Scan(&v)
 			switch {
@@ -507,6 +521,13 @@ func (db *DB) SaveBatch(ctx context.Context, writes []store.Write) ([]store.Vers
 			case err != nil:
 				br.Close()
 				return err
+			case w.Delete:
+				// Expected 0: the key must be absent (v rows present);
+				// a version: exactly that row must have been deleted.
+				if (w.Expected == 0 && v != 0) || (w.Expected != 0 && w.Expected != store.AnyVersion && v != 1) {
+					conflict = true
+				}
+				v = 0
 			}
 			out[i] = store.Version(v)
 		}

@@ -58,6 +58,113 @@ func testSaveBatch(t *testing.T, h Harness) {
 	if _, err := s.SaveBatch(cctx, []store.Write{{Key: []byte("o/t/e"), Value: []byte("x")}}); !errors.Is(err, context.Canceled) {
 		t.Fatalf("cancelled: err = %v", err)
 	}
+	t.Run("Delete", func(t *testing.T) { testSaveBatchDelete(t, h) })
+}
+
+// testSaveBatchDelete: deletes in a batch follow Expected as Delete does,
+// and commit or roll back with the batch's saves.
+func testSaveBatchDelete(t *testing.T, h Harness) {
+	type want struct {
+		key, value string // value "" with version 0: the key is absent
+		version    store.Version
+	}
+	cases := []struct {
+		name     string
+		seed     map[string]string // saved once each before the batch (version 1)
+		writes   []store.Write
+		conflict bool
+		versions []store.Version // on success
+		after    []want
+	}{
+		{
+			name: "delete and save together",
+			seed: map[string]string{"o/t/q1": "item", "o/t/s": "s1"},
+			writes: []store.Write{
+				{Key: []byte("o/t/h1"), Value: []byte("done"), Expected: 0},
+				{Key: []byte("o/t/q1"), Delete: true, Expected: 1},
+				{Key: []byte("o/t/s"), Value: []byte("s2"), Expected: store.AnyVersion},
+			},
+			versions: []store.Version{1, 0, 2},
+			after:    []want{{"o/t/h1", "done", 1}, {"o/t/q1", "", 0}, {"o/t/s", "s2", 2}},
+		},
+		{
+			name: "delete of an absent key with expected 0 is a no-op",
+			writes: []store.Write{
+				{Key: []byte("o/t/gone"), Delete: true, Expected: 0},
+				{Key: []byte("o/t/n"), Value: []byte("n1"), Expected: 0},
+			},
+			versions: []store.Version{0, 1},
+			after:    []want{{"o/t/gone", "", 0}, {"o/t/n", "n1", 1}},
+		},
+		{
+			name:     "delete with AnyVersion removes a present key",
+			seed:     map[string]string{"o/t/any": "x"},
+			writes:   []store.Write{{Key: []byte("o/t/any"), Delete: true, Expected: store.AnyVersion}},
+			versions: []store.Version{0},
+			after:    []want{{"o/t/any", "", 0}},
+		},
+		{
+			name:     "delete with AnyVersion of an absent key",
+			writes:   []store.Write{{Key: []byte("o/t/none"), Delete: true, Expected: store.AnyVersion}},
+			versions: []store.Version{0},
+			after:    []want{{"o/t/none", "", 0}},
+		},
+		{
+			name: "a stale delete rolls the whole batch back",
+			seed: map[string]string{"o/t/q2": "item", "o/t/q3": "item"},
+			writes: []store.Write{
+				{Key: []byte("o/t/h2"), Value: []byte("done"), Expected: 0},
+				{Key: []byte("o/t/q3"), Delete: true, Expected: 1},
+				{Key: []byte("o/t/q2"), Delete: true, Expected: 7}, // stale
+			},
+			conflict: true,
+			after:    []want{{"o/t/h2", "", 0}, {"o/t/q2", "item", 1}, {"o/t/q3", "item", 1}},
+		},
+		{
+			name: "a delete expecting absence of a present key conflicts",
+			seed: map[string]string{"o/t/q4": "item"},
+			writes: []store.Write{
+				{Key: []byte("o/t/h4"), Value: []byte("done"), Expected: store.AnyVersion},
+				{Key: []byte("o/t/q4"), Delete: true, Expected: 0},
+			},
+			conflict: true,
+			after:    []want{{"o/t/h4", "", 0}, {"o/t/q4", "item", 1}},
+		},
+		{
+			name: "a stale save rolls back the batch's deletes",
+			seed: map[string]string{"o/t/q5": "item", "o/t/s5": "s"},
+			writes: []store.Write{
+				{Key: []byte("o/t/q5"), Delete: true, Expected: 1},
+				{Key: []byte("o/t/s5"), Value: []byte("s2"), Expected: 0}, // exists
+			},
+			conflict: true,
+			after:    []want{{"o/t/q5", "item", 1}, {"o/t/s5", "s", 1}},
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			s := open(t, h)
+			for k, v := range tc.seed {
+				mustSave(t, s, k, v, 0)
+			}
+			vs, err := s.SaveBatch(context.Background(), tc.writes)
+			switch {
+			case tc.conflict && !errors.Is(err, store.ErrConflict):
+				t.Fatalf("err = %v, want ErrConflict", err)
+			case !tc.conflict && err != nil:
+				t.Fatalf("SaveBatch: %v", err)
+			case !tc.conflict && fmt.Sprint(vs) != fmt.Sprint(tc.versions):
+				t.Fatalf("versions = %v, want %v", vs, tc.versions)
+			}
+			for _, w := range tc.after {
+				if w.version == 0 {
+					wantMissing(t, s, w.key)
+				} else {
+					wantValue(t, s, w.key, w.value, w.version)
+				}
+			}
+		})
+	}
 }
 
 // testSaveBatchConcurrent: batches racing on overlapping keys with read
