@@ -174,6 +174,9 @@ var (
 	locatorRe  = regexp.MustCompile(`^/query/(\w+-\d+)$`)
 )
 
+// maxURI is Salesforce's request-line limit.
+const maxURI = 16_384
+
 func (f *fakeSF) serve(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -183,6 +186,12 @@ func (f *fakeSF) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	case "/services/oauth2/token":
 		f.token(w, r)
+		return
+	}
+	if len(r.URL.RequestURI()) > maxURI {
+		// Salesforce refuses request lines over 16,384 bytes.
+		f.calls["too long"]++
+		sfErr(w, 414, "URI_TOO_LONG", "URI Too Long")
 		return
 	}
 	m := dataPathRe.FindStringSubmatch(r.URL.Path)

@@ -460,8 +460,20 @@ func TestWriteConvertedLead(t *testing.T) {
 		if f.find("Contact", sfid("003", 1))["TrailSpark_Score__c"] != 70.0 || f.find("Lead", sfid("00Q", 3))["TrailSpark_Score__c"] != nil {
 			t.Error("score not moved to the contact")
 		}
-		if f.count("PATCH /composite/sobjects") != 1 {
-			t.Errorf("%d composite calls, want one (lead and contact chunks together)", f.count("PATCH /composite/sobjects"))
+		// Optimistic: the Lead batch goes as is; only the refused converted
+		// Lead is looked up, then its Contact written.
+		if f.count("PATCH /composite/sobjects") != 2 || f.count("GET /query") != 1 {
+			t.Errorf("%d composite calls and %d queries, want 2 and 1", f.count("PATCH /composite/sobjects"), f.count("GET /query"))
+		}
+	})
+	t.Run("no converted lead: no lookup", func(t *testing.T) {
+		f := newFakeSF(t)
+		res, err := New().Write(context.Background(), cfgFor(f), connector.WriteRequest{Object: "Lead", Updates: up[1:]})
+		if err != nil || res[0].Err != nil || res[0].RecordID != sfid("00Q", 1) {
+			t.Fatalf("%v %+v", err, res)
+		}
+		if f.count("PATCH /composite/sobjects") != 1 || f.count("GET /query") != 0 {
+			t.Errorf("%d composite calls and %d queries, want 1 and 0", f.count("PATCH /composite/sobjects"), f.count("GET /query"))
 		}
 	})
 	t.Run("skip", func(t *testing.T) {
@@ -472,10 +484,52 @@ func TestWriteConvertedLead(t *testing.T) {
 		if err != nil || res[0].Err == nil || res[0].Err.Kind != connector.KindPermanent || res[1].Err != nil {
 			t.Fatalf("%v %+v", err, res)
 		}
-		if f.find("Contact", sfid("003", 1))["TrailSpark_Score__c"] != nil {
-			t.Error("contact written with converted_leads=skip")
+		if f.find("Contact", sfid("003", 1))["TrailSpark_Score__c"] != nil || f.find("Lead", sfid("00Q", 3))["TrailSpark_Score__c"] != nil {
+			t.Error("contact or converted lead written with converted_leads=skip")
+		}
+		if !strings.Contains(res[0].Err.Error(), "converted") || f.count("GET /query") != 0 {
+			t.Errorf("skip: %v, %d queries", res[0].Err, f.count("GET /query"))
 		}
 	})
+}
+
+// TestWriteEmailLookupChunks: one SOQL query matches a whole 200-record
+// batch by email; long emails are split so no request line passes the
+// 16,384-byte limit.
+func TestWriteEmailLookupChunks(t *testing.T) {
+	tests := []struct {
+		name        string
+		n           int
+		local       int // length of the email's local part
+		wantQueries int
+	}{
+		{"200 typical emails: one query", 200, 12, 1},
+		{"201 emails: two", 201, 12, 2},
+		{"200 long emails: split under the URI limit", 200, 120, 3},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFakeSF(t)
+			var ups []connector.ScoreUpdate
+			for i := range tc.n {
+				email := fmt.Sprintf("%s%04d@a-rather-long-company-domain.example", strings.Repeat("x", tc.local-4), i)
+				f.records["Contact"] = append(f.records["Contact"], map[string]any{"Id": sfid("003", 5000+i), "SystemModstamp": t0, "IsDeleted": false, "Email": email})
+				ups = append(ups, connector.ScoreUpdate{Email: email, Fields: fields("TrailSpark_Score__c", 1)})
+			}
+			res, err := New().Write(context.Background(), cfgFor(f), connector.WriteRequest{Object: "Contact", Updates: ups})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, r := range res {
+				if r.Err != nil || r.RecordID != sfid("003", 5000+i) {
+					t.Fatalf("result %d: %+v", i, r)
+				}
+			}
+			if got := f.count("GET /query"); got != tc.wantQueries || f.count("too long") != 0 {
+				t.Errorf("%d queries (%d too long), want %d", got, f.count("too long"), tc.wantQueries)
+			}
+		})
+	}
 }
 
 func TestWriteByEmail(t *testing.T) {

@@ -14,9 +14,21 @@ import (
 // batchSize is the sObject Collections limit per request.
 const batchSize = 200
 
-// lookupChunk bounds the ids or emails in one SOQL IN (...) clause, keeping
-// the query URL well under the 16 KB request-line limit.
-const lookupChunk = 100
+// lookupChunk bounds the ids or emails in one SOQL IN (...) clause: one
+// query covers a whole 200-record batch.
+const lookupChunk = batchSize
+
+// maxQueryBytes bounds the URL-encoded IN list of one lookup, keeping the
+// request line under Salesforce's 16,384-byte URI limit (the rest of the
+// line — method, path, SELECT … ORDER BY — is under 300 bytes): 200
+// emails of up to ~60 characters fit in one query (a 30-character email
+// encodes to ~42 bytes, 200 of them ~8.5 KB), but 200 long ones would
+// not, so a chunk is also cut where its encoded list would pass this.
+const maxQueryBytes = 15_000
+
+// convertedCode is the per-record error Salesforce answers an update of a
+// converted Lead with.
+const convertedCode = "CANNOT_UPDATE_CONVERTED_LEAD"
 
 // target is one record to write after resolution.
 type target struct {
@@ -39,9 +51,12 @@ type saveResult struct {
 
 // Write applies score updates through sObject Collections (PATCH to update,
 // POST to create), at most 200 records a call, allOrNone=false so one bad
-// record does not fail its batch. A converted Lead is never written: its
-// Contact is (options.converted_leads=contact, the default) or the update
-// fails permanently (skip). Updates without a RecordID are matched by Email.
+// record does not fail its batch. A converted Lead is never written:
+// Salesforce refuses it (CANNOT_UPDATE_CONVERTED_LEAD), and then its
+// Contact is written (options.converted_leads=contact, the default) or the
+// update fails permanently (skip); conversion is looked up only for the
+// refused records. Updates without a RecordID are matched by Email (one
+// SOQL query per 200 emails).
 func (s *Salesforce) Write(ctx context.Context, cfg connector.Config, req connector.WriteRequest) ([]connector.WriteResult, error) {
 	if !fieldNameRe.MatchString(req.Object) {
 		return nil, connector.Permanent("%q is not an sObject API name", req.Object)
@@ -103,34 +118,29 @@ func (s *Salesforce) Write(ctx context.Context, cfg connector.Config, req connec
 		}
 	}
 
-	// Never write a converted Lead.
-	if strings.EqualFold(req.Object, "Lead") {
-		if err := s.redirectConverted(ctx, api, cfg, targets, res); err != nil {
-			return nil, err
-		}
-	}
-
-	var updates, contacts, creates []*target
+	var updates, creates []*target
 	for _, t := range targets {
 		switch {
 		case res[t.index].Err != nil:
 		case t.id == "":
 			creates = append(creates, t)
-		case t.object != req.Object:
-			contacts = append(contacts, t)
 		default:
 			updates = append(updates, t)
 		}
 	}
-	// Same-type records stay together: Salesforce processes a collection in
-	// chunks of consecutive same-type records (at most 10 per request).
-	updates = append(updates, contacts...)
 
 	w := &writer{s: s, api: api, cfg: cfg, res: res}
 	for start := 0; start < len(updates); start += batchSize {
 		if err := w.send(ctx, "PATCH", updates[start:min(start+batchSize, len(updates))]); err != nil {
 			return nil, err
 		}
+	}
+	// Never write a converted Lead: Lead updates go optimistically, and
+	// Salesforce refuses a converted one (CANNOT_UPDATE_CONVERTED_LEAD,
+	// nothing written); only those are looked up and sent to their Contact
+	// (or failed, converted_leads=skip).
+	if strings.EqualFold(req.Object, "Lead") && len(w.converted) > 0 {
+		s.redirectConverted(ctx, api, cfg, w)
 	}
 	for start := 0; start < len(creates); start += batchSize {
 		if err := w.send(ctx, "POST", creates[start:min(start+batchSize, len(creates))]); err != nil {
@@ -150,6 +160,8 @@ type writer struct {
 	calls   int
 	written bool  // a request succeeded: later failures become per-record errors
 	failed  error // a request failed after something was written: the rest get this error
+	// converted: Lead updates Salesforce refused as converted Leads.
+	converted []*target
 }
 
 // send writes one chunk. It returns an error only while nothing has been
@@ -203,6 +215,9 @@ func (w *writer) send(ctx context.Context, method string, chunk []*target) error
 		}
 		e := out[i].Errors[0]
 		r.Err = recordError(sfError{ErrorCode: e.StatusCode, Message: e.Message, Fields: e.Fields})
+		if e.StatusCode == convertedCode && strings.EqualFold(t.object, "Lead") && method == "PATCH" {
+			w.converted = append(w.converted, t)
+		}
 	}
 	return nil
 }
@@ -271,12 +286,30 @@ func (c *client) query(ctx context.Context, q string, each func(json.RawMessage)
 	return nil
 }
 
+// lookupChunks splits vals into IN lists of at most lookupChunk values
+// whose URL-encoded form stays under maxQueryBytes.
+func lookupChunks(vals []string) [][]string {
+	var out [][]string
+	start, size := 0, 0
+	for i, v := range vals {
+		n := len(url.QueryEscape(soqlString(v))) + len("%2C+")
+		if i > start && (i-start >= lookupChunk || size+n > maxQueryBytes) {
+			out = append(out, vals[start:i])
+			start, size = i, 0
+		}
+		size += n
+	}
+	if start < len(vals) {
+		out = append(out, vals[start:])
+	}
+	return out
+}
+
 // lookupEmails maps lower-cased emails to the newest matching record.
 // Converted Leads are left out: they must not be written.
 func (s *Salesforce) lookupEmails(ctx context.Context, api *client, object string, emails []string) (map[string]string, error) {
 	found := map[string]string{}
-	for start := 0; start < len(emails); start += lookupChunk {
-		part := emails[start:min(start+lookupChunk, len(emails))]
+	for _, part := range lookupChunks(emails) {
 		q := fmt.Sprintf("SELECT Id, Email FROM %s WHERE Email IN %s", object, inList(part))
 		if strings.EqualFold(object, "Lead") {
 			q += " AND IsConverted = false"
@@ -299,22 +332,28 @@ func (s *Salesforce) lookupEmails(ctx context.Context, api *client, object strin
 	return found, nil
 }
 
-// redirectConverted sends updates of converted Leads to their Contact, or
-// fails them (options.converted_leads=skip).
-func (s *Salesforce) redirectConverted(ctx context.Context, api *client, cfg connector.Config, targets []*target, res []connector.WriteResult) error {
+// redirectConverted handles the Lead updates Salesforce refused as
+// converted: with converted_leads=contact (the default) it looks up their
+// ConvertedContactId and writes the Contact instead; with skip, or when
+// the lookup or the Contact write fails, the record keeps a permanent (or
+// the lookup's) error. The converted Lead itself is never written.
+func (s *Salesforce) redirectConverted(ctx context.Context, api *client, cfg connector.Config, w *writer) {
+	policy := cfg.Option(optConvertedLeads, "contact")
 	var ids []string
 	byID := map[string][]*target{}
-	for _, t := range targets {
-		if res[t.index].Err == nil && t.id != "" {
-			if _, dup := byID[t.id]; !dup {
-				ids = append(ids, t.id)
-			}
-			byID[t.id] = append(byID[t.id], t)
+	for _, t := range w.converted {
+		w.res[t.index].Err = connector.Permanent("lead %s is converted; not written (converted_leads=%s)", t.id, policy)
+		if policy != "contact" {
+			continue
 		}
+		if _, dup := byID[t.id]; !dup {
+			ids = append(ids, t.id)
+		}
+		byID[t.id] = append(byID[t.id], t)
 	}
-	policy := cfg.Option(optConvertedLeads, "contact")
-	for start := 0; start < len(ids); start += lookupChunk {
-		part := ids[start:min(start+lookupChunk, len(ids))]
+	var contacts []*target
+	for _, part := range lookupChunks(ids) {
+		var found []*target
 		q := "SELECT Id, IsConverted, ConvertedContactId FROM Lead WHERE Id IN " + inList(part)
 		err := api.query(ctx, q, func(raw json.RawMessage) error {
 			var r struct {
@@ -322,22 +361,34 @@ func (s *Salesforce) redirectConverted(ctx context.Context, api *client, cfg con
 				IsConverted        bool
 				ConvertedContactId string
 			}
-			if json.Unmarshal(raw, &r) != nil || !r.IsConverted {
+			if json.Unmarshal(raw, &r) != nil || !r.IsConverted || r.ConvertedContactId == "" {
 				return nil
 			}
 			for _, t := range byID[r.Id] {
-				if policy == "contact" && r.ConvertedContactId != "" {
-					t.object, t.id = "Contact", r.ConvertedContactId
-				} else {
-					res[t.index].RecordID = t.id
-					res[t.index].Err = connector.Permanent("lead %s is converted; not written (converted_leads=%s)", t.id, policy)
-				}
+				found = append(found, &target{index: t.index, object: "Contact", id: r.ConvertedContactId, fields: t.fields})
 			}
 			return nil
 		})
 		if err != nil {
-			return fmt.Errorf("check lead conversion: %w", err)
+			var ce *connector.Error
+			if !errors.As(err, &ce) {
+				ce = connector.Retryable("check lead conversion: %v", err)
+			}
+			for _, id := range part {
+				for _, t := range byID[id] {
+					w.res[t.index].Err = ce
+				}
+			}
+			continue
 		}
+		for _, c := range found {
+			w.res[c.index].Err = nil
+		}
+		contacts = append(contacts, found...)
 	}
-	return nil
+	for start := 0; start < len(contacts); start += batchSize {
+		// Something was written already (the refusals came from a
+		// successful call), so send fails records, never the batch.
+		_ = w.send(ctx, "PATCH", contacts[start:min(start+batchSize, len(contacts))])
+	}
 }
