@@ -6,6 +6,8 @@ import (
 	"errors"
 	"slices"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/trailspark/trailspark/engine/errs"
 	"github.com/trailspark/trailspark/engine/outbox"
@@ -14,46 +16,114 @@ import (
 )
 
 // CRM write-back (SPEC §4). Salesforce: a person whose CRM id is a Contact
-// (003…) is written on the Contact, a Lead id (00Q…) on the Lead — the
-// connector looks conversion up itself and writes a converted Lead's
-// Contact instead, never the converted Lead. Without an id the person is
-// matched by email: Contacts first (a converted person is a Contact), then
+// (003…) is written on the Contact, a Lead id (00Q…) on the Lead — when
+// Salesforce refuses a converted Lead the connector writes its Contact
+// instead, never the converted Lead. Without an id the person is matched
+// by email: Contacts first (a converted person is a Contact), then
 // unconverted Leads (the connector's email match skips converted ones),
 // then, when create_if_not_found allows the grade, a new Lead with the
 // last name and company Salesforce requires. HubSpot: contacts by id or by
 // email (upsert when a create is allowed). The account propensity goes to
 // the Account/company by the account's CRM id (its external id).
+//
+// Id memory: a delivery stores the record it wrote (record_id, object) in
+// the lead's change-only state, and later deliveries of a person without
+// a CRM id of their own go to it by id, with no email lookup (a Lead id
+// whose Lead was since written as its Contact goes to the Contact). When
+// the CRM refuses a remembered id (deleted, merged), the delivery falls
+// back to matching by email in the same round.
 
 // crmTarget is one queued item on its way to the CRM.
 type crmTarget struct {
 	q      *queued
 	next   outbox.State
-	id     string // CRM record id when known
-	object string // object for the id
+	last   *outbox.State // last delivered (nil: none)
+	id     string        // CRM record id when known
+	object string        // object for the id
 	done   bool
+	// remembered: id comes from the state's id memory (on a refusal the
+	// target falls back to email); noMemory: do not use the memory.
+	remembered, noMemory bool
 }
 
-func (r *round) crm(ctx context.Context, kept []queued) error {
+// crm delivers a round's batches (each at most the vendor's limit, every
+// lead at most once in the round), outboxSends at a time, and stores each
+// batch's outcomes when it is done. It returns how many batches went.
+func (r *round) crm(ctx context.Context, batches [][]queued) (int, error) {
 	_, conn, cfg, err := r.w.st.resolve(ctx, r.org, r.d.ConnectionID)
 	if err != nil {
 		cerr := connector.Retryable("connection %s: %v", r.d.ConnectionID, err)
 		if errs.As(err).Kind == errs.KindNotFound {
 			cerr = connector.Permanent("connection %s no longer exists", r.d.ConnectionID)
 		}
-		for i := range kept {
-			r.fail(ctx, &kept[i], cerr)
+		for _, b := range batches {
+			for i := range b {
+				r.fail(ctx, &b[i], cerr)
+			}
 		}
-		return nil
+		r.flush(ctx)
+		return 0, nil
 	}
-	var bud outbox.Budget
-	bver, err := r.w.env.loadJSON(ctx, keyOutboxBudget(r.org, r.d.ID), &bud)
+	r.conn, r.cfg = conn, cfg
+	bver, err := r.w.env.loadJSON(ctx, keyOutboxBudget(r.org, r.d.ID), &r.bud)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		return err
+		r.flush(ctx) // the superseded
+		return 0, err
 	}
-	bud.Allowance = r.d.DailyBudget
-	bud.Roll(r.now)
+	r.bud.Allowance = r.d.DailyBudget
+	r.bud.Roll(r.now)
 
-	// Change-only, then the budget.
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		firstErr error
+		sent     int
+	)
+	sem := make(chan struct{}, max(1, outboxSends))
+	started := time.Now()
+	for _, b := range batches {
+		// Stay well inside the lease: the rest waits for the next round.
+		if ctx.Err() != nil || time.Since(started) > outboxLeaseTTL/2 {
+			break
+		}
+		sem <- struct{}{}
+		mu.Lock()
+		stop := firstErr != nil
+		mu.Unlock()
+		if stop {
+			<-sem
+			break
+		}
+		wg.Add(1)
+		sent++
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			err := r.crmBatch(ctx, b)
+			r.flush(ctx)
+			if err != nil {
+				mu.Lock()
+				if firstErr == nil {
+					firstErr = err
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	r.flush(ctx) // the superseded, when no batch went
+	r.mu.Lock()
+	buf, merr := json.Marshal(r.bud)
+	r.mu.Unlock()
+	if merr == nil {
+		if _, serr := r.w.env.Store.Save(ctx, keyOutboxBudget(r.org, r.d.ID), buf, bver); serr != nil && !errors.Is(serr, store.ErrConflict) {
+			r.w.env.Log.Warn("save delivery budget", "org", r.org, "destination", r.d.ID, "error", serr)
+		}
+	}
+	return sent, firstErr
+}
+
+// crmBatch delivers one batch: change-only, the budget, the writes.
+func (r *round) crmBatch(ctx context.Context, kept []queued) error {
 	var targets []*crmTarget
 	high := false
 	for i := range kept {
@@ -63,6 +133,7 @@ func (r *round) crm(ctx context.Context, kept []queued) error {
 		if err != nil {
 			return err
 		}
+		t.last = last
 		if changed, why := outbox.Changed(last, t.next, r.d.ScoreBand); !changed {
 			r.finish(ctx, q, outbox.StatusSkipped, why)
 			continue
@@ -75,22 +146,30 @@ func (r *round) crm(ctx context.Context, kept []queued) error {
 	if len(targets) == 0 {
 		return nil
 	}
-	if ok, why := bud.Allow(1, high); !ok {
+	// The budget: one call is reserved while the batch goes (so
+	// concurrent batches see it), the rest counted when it is done.
+	r.mu.Lock()
+	ok, why := r.bud.Allow(1, high)
+	low := r.bud.Low()
+	_, lowWhy := r.bud.Allow(1, false)
+	if ok {
+		r.bud.Spend(1)
+	}
+	r.mu.Unlock()
+	if !ok {
 		for _, t := range targets {
 			r.defer_(ctx, t.q, outbox.NextDay(r.now), why)
 		}
 		return nil
 	}
-	if bud.Low() {
+	if low {
 		// Only high-priority changes spend a low budget.
 		var keep []*crmTarget
 		for _, t := range targets {
-			last, _ := r.state(ctx, t.q.item.LeadID)
-			if outbox.HighPriority(last, t.next) {
+			if outbox.HighPriority(t.last, t.next) {
 				keep = append(keep, t)
 			} else {
-				_, why := bud.Allow(1, false)
-				r.defer_(ctx, t.q, outbox.NextDay(r.now), why)
+				r.defer_(ctx, t.q, outbox.NextDay(r.now), lowWhy)
 			}
 		}
 		targets = keep
@@ -105,8 +184,9 @@ func (r *round) crm(ctx context.Context, kept []queued) error {
 			req.Updates = append(req.Updates, mk(t))
 		}
 		calls++
-		return conn.Write(ctx, cfg, req)
+		return r.conn.Write(ctx, r.cfg, req)
 	}
+	var err error
 	switch r.d.Kind {
 	case outbox.KindSalesforce:
 		err = r.salesforce(ctx, targets, write)
@@ -116,12 +196,9 @@ func (r *round) crm(ctx context.Context, kept []queued) error {
 	if err == nil {
 		r.accounts(ctx, targets, write)
 	}
-	bud.Spend(calls)
-	if buf, merr := json.Marshal(bud); merr == nil {
-		if _, serr := r.w.env.Store.Save(ctx, keyOutboxBudget(r.org, r.d.ID), buf, bver); serr != nil && !errors.Is(serr, store.ErrConflict) {
-			r.w.env.Log.Warn("save delivery budget", "org", r.org, "destination", r.d.ID, "error", serr)
-		}
-	}
+	r.mu.Lock()
+	r.bud.Spend(calls - 1)
+	r.mu.Unlock()
 	return err
 }
 
@@ -156,8 +233,9 @@ func (r *round) mayCreate(t *crmTarget) bool {
 }
 
 // apply records one batch's results; notFound collects the targets the CRM
-// did not find (for the next step) when non-nil.
-func (r *round) apply(ctx context.Context, object string, ts []*crmTarget, res []connector.WriteResult, err error, notFound *[]*crmTarget) {
+// did not find (for the next step) when non-nil, and stale the ones whose
+// remembered id the CRM refused (for matching by email again).
+func (r *round) apply(ctx context.Context, object string, ts []*crmTarget, res []connector.WriteResult, err error, notFound, stale *[]*crmTarget) {
 	if err != nil {
 		for _, t := range ts {
 			t.done = true
@@ -177,17 +255,27 @@ func (r *round) apply(ctx context.Context, object string, ts []*crmTarget, res [
 				*notFound = append(*notFound, t)
 				continue
 			}
+			if stale != nil && t.remembered && (wr.Err.Kind == connector.KindNotFound || wr.Err.Kind == connector.KindPermanent) {
+				t.id, t.object, t.remembered, t.noMemory = "", "", false, true
+				*stale = append(*stale, t)
+				continue
+			}
 			t.done = true
 			r.fail(ctx, t.q, wr.Err)
 			continue
 		}
 		t.done = true
-		t.q.item.RecordID, t.q.item.Object, t.q.item.Created = wr.RecordID, object, wr.Created
+		obj := r.objectOf(object, wr.RecordID)
+		t.q.item.RecordID, t.q.item.Object, t.q.item.Created = wr.RecordID, obj, wr.Created
 		note := ""
 		if wr.Unchanged {
 			note = "the CRM already had these values"
 		}
-		r.saveState(ctx, t.q.item.LeadID, t.next)
+		st := t.next
+		if wr.RecordID != "" {
+			st.RecordID, st.Object = wr.RecordID, obj // the id memory
+		}
+		r.saveState(t.q.item.LeadID, st)
 		r.finish(ctx, t.q, outbox.StatusDelivered, note)
 	}
 }
@@ -206,17 +294,54 @@ func (r *round) notInCRM(ctx context.Context, ts []*crmTarget) {
 	}
 }
 
+// objectOf is the object a written record is: Salesforce ids say it by
+// their prefix (a Lead update may have gone to its converted Contact).
+func (r *round) objectOf(object, id string) string {
+	if r.d.Kind == outbox.KindSalesforce {
+		switch {
+		case strings.HasPrefix(id, "003"):
+			return "Contact"
+		case strings.HasPrefix(id, "00Q"):
+			return "Lead"
+		}
+	}
+	return object
+}
+
+// sfTarget picks the record a Salesforce delivery goes to by id: the
+// person's Contact id; else, when the memory holds the Contact the
+// person's Lead was written as (converted), that Contact (unless
+// converted_leads=skip); else the Lead id; else the remembered record.
+func (r *round) sfTarget(t *crmTarget) {
+	var contact, lead string
+	for _, id := range t.q.item.CRMIDs {
+		switch {
+		case strings.HasPrefix(id, "003") && contact == "":
+			contact = id
+		case strings.HasPrefix(id, "00Q") && lead == "":
+			lead = id
+		}
+	}
+	var memID, memObj string
+	if m := t.last; m != nil && !t.noMemory && (m.Object == "Contact" || m.Object == "Lead") && m.RecordID != "" {
+		memID, memObj = m.RecordID, m.Object
+	}
+	switch {
+	case contact != "":
+		t.id, t.object = contact, "Contact"
+	case lead != "" && memObj == "Contact" && r.cfg.Option("converted_leads", "contact") == "contact":
+		t.id, t.object, t.remembered = memID, memObj, true
+	case lead != "":
+		t.id, t.object = lead, "Lead"
+	case memID != "":
+		t.id, t.object, t.remembered = memID, memObj, true
+	}
+}
+
 func (r *round) salesforce(ctx context.Context, targets []*crmTarget, write writeFn) error {
 	var contacts, leadsByID, byEmail []*crmTarget
 	for _, t := range targets {
-		for _, id := range t.q.item.CRMIDs {
-			switch {
-			case strings.HasPrefix(id, "003") && t.id == "":
-				t.id, t.object = id, "Contact"
-			case strings.HasPrefix(id, "00Q") && t.id == "":
-				t.id, t.object = id, "Lead"
-			}
-		}
+		r.sfTarget(t)
 		switch {
 		case t.object == "Contact":
 			contacts = append(contacts, t)
@@ -231,14 +356,21 @@ func (r *round) salesforce(ctx context.Context, targets []*crmTarget, write writ
 	// Contacts: by id, and by email (a converted person is a Contact).
 	step1 := append(append([]*crmTarget(nil), contacts...), byEmail...)
 	res, err := write("Contact", step1, func(t *crmTarget) connector.ScoreUpdate { return r.updateOf(t, "Contact", t.id != "") })
-	var missing []*crmTarget
-	r.apply(ctx, "Contact", step1, res, err, &missing)
+	var missing, stale []*crmTarget
+	r.apply(ctx, "Contact", step1, res, err, &missing, &stale)
 	// Leads: by id (the connector redirects converted ones to their
 	// Contact) and the emails no Contact had.
 	step2 := append(append([]*crmTarget(nil), leadsByID...), missing...)
 	res, err = write("Lead", step2, func(t *crmTarget) connector.ScoreUpdate { return r.updateOf(t, "Lead", t.id != "") })
 	var absent []*crmTarget
-	r.apply(ctx, "Lead", step2, res, err, &absent)
+	r.apply(ctx, "Lead", step2, res, err, &absent, &stale)
+	if len(stale) > 0 {
+		// Remembered records the CRM refused (deleted, merged): match
+		// those people by email again, as if never delivered.
+		if err := r.salesforce(ctx, stale, write); err != nil {
+			return err
+		}
+	}
 	// Create the Leads the grade filter allows.
 	var create, skip []*crmTarget
 	for _, t := range absent {
@@ -260,7 +392,7 @@ func (r *round) salesforce(ctx context.Context, targets []*crmTarget, write writ
 		return connector.ScoreUpdate{Email: t.q.item.Email, Fields: buf, CreateIfMissing: true, IdempotencyKey: t.q.item.Seq}
 	})
 	var stillAbsent []*crmTarget
-	r.apply(ctx, "Lead", create, res, err, &stillAbsent)
+	r.apply(ctx, "Lead", create, res, err, &stillAbsent, nil)
 	for _, t := range stillAbsent {
 		t.done = true
 		r.fail(ctx, t.q, connector.Permanent("the CRM refused to create the Lead"))
@@ -276,6 +408,9 @@ func (r *round) hubspot(ctx context.Context, targets []*crmTarget, write writeFn
 				t.id, t.object = id, "contacts"
 			}
 		}
+		if m := t.last; t.id == "" && m != nil && !t.noMemory && m.Object == "contacts" && m.RecordID != "" {
+			t.id, t.object, t.remembered = m.RecordID, m.Object, true
+		}
 		if t.id == "" && !strings.Contains(t.q.item.Email, "@") {
 			skip = append(skip, t)
 			continue
@@ -288,9 +423,12 @@ func (r *round) hubspot(ctx context.Context, targets []*crmTarget, write writeFn
 		u.CreateIfMissing = t.id == "" && r.mayCreate(t)
 		return u
 	})
-	var absent []*crmTarget
-	r.apply(ctx, "contacts", ts, res, err, &absent)
+	var absent, stale []*crmTarget
+	r.apply(ctx, "contacts", ts, res, err, &absent, &stale)
 	r.notInCRM(ctx, absent)
+	if len(stale) > 0 {
+		return r.hubspot(ctx, stale, write) // by email again
+	}
 	return nil
 }
 
@@ -302,14 +440,20 @@ func (r *round) accounts(ctx context.Context, targets []*crmTarget, write writeF
 		return
 	}
 	object := outbox.AccountObject[r.d.Kind]
-	seen := map[string]bool{}
 	var ts []*crmTarget
 	for _, t := range targets {
 		a := t.q.item.AccountID
-		if a == "" || seen[a] {
+		if a == "" {
 			continue
 		}
-		seen[a] = true
+		// One write per account a round, whichever batch claims it.
+		r.mu.Lock()
+		seen := r.claimed[a]
+		r.claimed[a] = true
+		r.mu.Unlock()
+		if seen {
+			continue
+		}
 		p := r.propensity(ctx, a)
 		if p == nil || p.acct == nil || p.propensity == "" || !r.accountID(p.acct.ExternalID) {
 			continue
@@ -334,7 +478,7 @@ func (r *round) accounts(ctx context.Context, targets []*crmTarget, write writeF
 	}
 	for i, t := range ts {
 		if i < len(res) && res[i].Err == nil {
-			r.saveState(ctx, t.q.item.AccountID, t.next)
+			r.saveState(t.q.item.AccountID, t.next)
 		} else if i < len(res) {
 			r.w.env.Log.Warn("write account propensity", "org", r.org, "destination", r.d.ID, "account", t.q.item.AccountID, "error", res[i].Err)
 		}

@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -17,7 +15,6 @@ import (
 	"github.com/trailspark/trailspark/engine/credential"
 	"github.com/trailspark/trailspark/engine/outbox"
 	"github.com/trailspark/trailspark/engine/score"
-	"github.com/trailspark/trailspark/plugins/host"
 	"github.com/trailspark/trailspark/sdk/connector"
 )
 
@@ -151,21 +148,7 @@ func (f *fakeHubSpot) byEmail(email string) (string, map[string]string) {
 // CRM id, a hot unknown person created by upsert, a warm unknown one left
 // alone, and the company's propensity by its id.
 func TestHubSpotWriteBackThroughConnector(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds the hubspot connector")
-	}
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "plugins", "trailspark-connector-hubspot")
-	if out, err := exec.Command("go", "build", "-o", bin, "../plugins/hubspot").CombinedOutput(); err != nil {
-		t.Fatalf("build the hubspot connector: %v\n%s", err, out)
-	}
-	h, err := host.New(host.Options{Dir: filepath.Dir(bin), Pins: host.NewFilePinStore(filepath.Join(dir, host.PinFileName))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	env, c, clk := outboxEnv(t)
-	t.Cleanup(func() { _ = h.Close() }) // after the worker stops (cleanups run last-in first-out)
-	env.Plugins = h
+	env, c, clk := outboxEnvWithConnector(t, "hubspot")
 
 	hs := &fakeHubSpot{objects: map[string]map[string]map[string]string{
 		"contacts":  {"501": {"email": "known@globex.com"}, "777": {"email": "byid@globex.com"}},

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trailspark/trailspark/engine/clocktest"
 	"github.com/trailspark/trailspark/engine/credential"
 	"github.com/trailspark/trailspark/engine/outbox"
 	"github.com/trailspark/trailspark/engine/score"
@@ -30,6 +31,8 @@ type fakeSalesforce struct {
 	recs    map[string]map[string]any // id → fields (with "type")
 	n       int
 	batches []int // records per collections call
+	queries []string
+	refused int // converted Lead updates refused
 }
 
 var (
@@ -72,6 +75,7 @@ func (f *fakeSalesforce) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		_ = json.NewEncoder(w).Encode(map[string]any{"name": obj, "label": obj, "fields": fields})
 	case r.Method == "GET" && p == "/query":
 		q := r.URL.Query().Get("q")
+		f.queries = append(f.queries, q)
 		obj := soqlFrom.FindStringSubmatch(q)[1]
 		in := map[string]bool{}
 		for _, m := range soqlStr.FindAllStringSubmatch(soqlIn.FindStringSubmatch(q)[1], -1) {
@@ -105,7 +109,13 @@ func (f *fakeSalesforce) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				f.recs[id] = map[string]any{"type": typ}
 			}
 			cur, ok := f.recs[id]
-			if !ok || cur["type"] != typ || cur["IsConverted"] == true {
+			if ok && cur["type"] == typ && cur["IsConverted"] == true {
+				// As Salesforce does: a converted Lead is not updated.
+				f.refused++
+				res = append(res, map[string]any{"id": id, "success": false, "errors": []map[string]any{{"statusCode": "CANNOT_UPDATE_CONVERTED_LEAD", "message": "cannot reference converted lead"}}})
+				continue
+			}
+			if !ok || cur["type"] != typ {
 				res = append(res, map[string]any{"id": id, "success": false, "errors": []map[string]any{{"statusCode": "ENTITY_IS_DELETED", "message": "entity is deleted"}}})
 				continue
 			}
@@ -148,14 +158,17 @@ func (f *fakeSalesforce) byEmail(email string) (string, map[string]any) {
 // Salesforce through the real connector binary: Contacts for converted
 // people (never the converted Lead), Leads otherwise, a new Lead for a hot
 // unknown person, the propensity on the Account.
-func TestSalesforceWriteBackThroughConnector(t *testing.T) {
+// outboxEnvWithConnector is outboxEnv with the real connector binary of
+// plugins/<name> (built into a temporary plugins directory) behind a host.
+func outboxEnvWithConnector(t *testing.T, name string) (*Env, *Client, *clocktest.Clock) {
+	t.Helper()
 	if testing.Short() {
-		t.Skip("builds the salesforce connector")
+		t.Skip("builds the " + name + " connector")
 	}
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "plugins", "trailspark-connector-salesforce")
-	if out, err := exec.Command("go", "build", "-o", bin, "../plugins/salesforce").CombinedOutput(); err != nil {
-		t.Fatalf("build the salesforce connector: %v\n%s", err, out)
+	bin := filepath.Join(dir, "plugins", "trailspark-connector-"+name)
+	if out, err := exec.Command("go", "build", "-o", bin, "../plugins/"+name).CombinedOutput(); err != nil {
+		t.Fatalf("build the %s connector: %v\n%s", name, err, out)
 	}
 	h, err := host.New(host.Options{Dir: filepath.Dir(bin), Pins: host.NewFilePinStore(filepath.Join(dir, host.PinFileName))})
 	if err != nil {
@@ -164,6 +177,11 @@ func TestSalesforceWriteBackThroughConnector(t *testing.T) {
 	env, c, clk := outboxEnv(t)
 	t.Cleanup(func() { _ = h.Close() }) // after the worker stops (cleanups run last-in first-out)
 	env.Plugins = h
+	return env, c, clk
+}
+
+func TestSalesforceWriteBackThroughConnector(t *testing.T) {
+	env, c, clk := outboxEnvWithConnector(t, "salesforce")
 
 	sf := &fakeSalesforce{recs: map[string]map[string]any{
 		"003000000000001AAA": {"type": "Contact", "Email": "conv@globex.com"},
@@ -234,9 +252,17 @@ func TestSalesforceWriteBackThroughConnector(t *testing.T) {
 	if id, _ := sf.byEmail("warm.person@initech.com"); id != "" {
 		t.Error("a warm unknown person was created")
 	}
+	// The account is written after the people of its round are recorded
+	// (checking at once failed under load).
 	pr, _ := c.AccountPropensity(t.Context(), obxOrg, "acct_1")
-	if r := sf.rec("001000000000009AAA"); r["TrailSpark_Propensity__c"] != outbox.PropensityLabel(pr.Propensity) {
-		t.Errorf("account %v, want propensity %s", r, pr.Propensity)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		r := sf.rec("001000000000009AAA")
+		if r["TrailSpark_Propensity__c"] == outbox.PropensityLabel(pr.Propensity) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("account %v, want propensity %s", r, pr.Propensity)
+		}
 	}
 	sf.mu.Lock()
 	for _, n := range sf.batches {
@@ -244,5 +270,37 @@ func TestSalesforceWriteBackThroughConnector(t *testing.T) {
 			t.Errorf("a collections call carried %d records", n)
 		}
 	}
+	// The converted Lead was tried optimistically and refused, never written.
+	refused, queries := sf.refused, len(sf.queries)
 	sf.mu.Unlock()
+	if refused != 1 {
+		t.Errorf("%d converted Lead updates refused, want 1", refused)
+	}
+
+	// Second deliveries go by the remembered ids: no email match, and the
+	// converted person's Lead id goes straight to the Contact it was
+	// written as (no refusal, no conversion lookup).
+	evs2 := []*Evaluation{
+		evaluateForTest(t, env, &Lead{ID: "lead_c", Email: "conv@globex.com"}, score.GradeWarm, 60, "Warm: pricing.", "acct_1"),
+		evaluateForTest(t, env, &Lead{ID: "lead_o", Email: "old@globex.com", Identifiers: []LeadIdentifier{{Kind: "crm_id", Value: "00Q000000000003AAA"}}},
+			score.GradeHot, 80, "Hot: demo.", ""),
+	}
+	clk.Advance(outboxWindow + time.Second)
+	for _, ev := range evs2 {
+		waitItem(t, env, d.ID, ev, outbox.StatusDelivered)
+	}
+	if r := sf.rec("003000000000001AAA"); r["TrailSpark_Grade__c"] != "warm" {
+		t.Errorf("contact after the second delivery: %v", r)
+	}
+	if r := sf.rec("003000000000004AAA"); r["TrailSpark_Grade__c"] != "hot" {
+		t.Errorf("converted person's contact after the second delivery: %v", r)
+	}
+	if r := sf.rec("00Q000000000003AAA"); r["TrailSpark_Grade__c"] != nil {
+		t.Errorf("the converted Lead was written: %v", r)
+	}
+	sf.mu.Lock()
+	defer sf.mu.Unlock()
+	if sf.refused != refused || len(sf.queries) != queries {
+		t.Errorf("second deliveries made %d queries %q and %d refusals, want none", len(sf.queries)-queries, sf.queries[queries:], sf.refused-refused)
+	}
 }

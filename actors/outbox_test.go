@@ -4,10 +4,12 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -599,5 +601,248 @@ func TestOutboxHubSpotWriteBack(t *testing.T) {
 	}
 	if !sawCompany {
 		t.Errorf("no company propensity write: %+v", f.requests())
+	}
+
+	// The known contact's next delivery goes by the remembered id.
+	n := len(f.requests())
+	again := evaluateForTest(t, env, &Lead{ID: "lead_k", Email: "known@globex.com"}, score.GradeHot, 80, "demo", "")
+	clk.Advance(outboxWindow + time.Second)
+	if it := waitItem(t, env, d.ID, again, outbox.StatusDelivered); it.RecordID != "501" {
+		t.Fatalf("again %+v", it)
+	}
+	if reqs := f.requests()[n:]; len(reqs) != 1 || len(reqs[0].Updates) != 1 || reqs[0].Updates[0].RecordID != "501" || reqs[0].Updates[0].Email != "" {
+		t.Errorf("second delivery %+v, want one write by id 501", reqs)
+	}
+}
+
+// sfDest saves a Salesforce destination on the fake connector of crmSetup.
+func sfDest(t *testing.T, c *Client) *Destination {
+	t.Helper()
+	conn := "conn_1"
+	id, _ := credential.NewID(rand.Reader, "dst_")
+	d := &Destination{ID: id, Kind: outbox.KindSalesforce, SendEvaluations: true, ScoreBand: 5}
+	if _, err := c.applyDestination(t.Context(), obxOrg, d, DestinationInput{ConnectionID: &conn, Fields: sfFields()}, true); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.saveDestination(t.Context(), obxOrg, d, 0); err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// TestOutboxMultiBatchRound: one round reads the queue once and sends
+// every vendor-sized batch of what is due: 450 people go in 3 calls
+// (200 + 200 + the last 50 once the window passed), each record once,
+// and every outcome is recorded (history, queue empty, state with the
+// record id).
+func TestOutboxMultiBatchRound(t *testing.T) {
+	// Rounds only when nudged, so what one round sends is visible.
+	poll := outboxPoll
+	outboxPoll = time.Hour
+	t.Cleanup(func() { outboxPoll = poll })
+	env, c, clk, f := crmSetup(t)
+	d := sfDest(t, c)
+	const n = 450
+	var w []store.Write
+	var evs []*Evaluation
+	for i := 0; i < n; i++ {
+		l := &Lead{ID: fmt.Sprintf("lead_%03d", i), Email: fmt.Sprintf("p%d@globex.com", i),
+			Identifiers: []LeadIdentifier{{Kind: "crm_id", Value: fmt.Sprintf("003%012d", i)}}}
+		id, _ := credential.NewID(rand.Reader, "ev_")
+		ev := &Evaluation{ID: id, LeadID: l.ID, ModelID: "m", Trigger: "test",
+			Evaluation: score.Evaluation{Grade: score.GradeWarm, Score: 50, Reasoning: "pricing", EvaluatedAt: env.now()}}
+		ew, err := evaluationWrites(obxOrg, l, ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ew, err = appendOutbox(t.Context(), env, obxOrg, ev, l, ew); err != nil {
+			t.Fatal(err)
+		}
+		w = append(w, ew...)
+		evs = append(evs, ev)
+	}
+	// One batch: the worker sees none or all of them.
+	if _, err := env.Store.SaveBatch(t.Context(), w); err != nil {
+		t.Fatal(err)
+	}
+	// One round: both full batches go; the last 50 wait for the window.
+	env.outbox().nudge()
+	delivered := func() int {
+		k := 0
+		for _, it := range items(t, env, d.ID) {
+			if it.Status == outbox.StatusDelivered {
+				k++
+			}
+		}
+		return k
+	}
+	for deadline := time.Now().Add(10 * time.Second); delivered() < 400; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d delivered after one round, want 400 (%d calls)", delivered(), len(f.requests()))
+		}
+	}
+	if got := len(f.requests()); got != 2 {
+		t.Fatalf("%d calls in the first round, want 2", got)
+	}
+	clk.Advance(outboxWindow + time.Second)
+	env.outbox().nudge()
+	for _, ev := range evs {
+		waitItem(t, env, d.ID, ev, outbox.StatusDelivered)
+	}
+	reqs := f.requests()
+	var sizes []int
+	seen := map[string]int{}
+	for _, r := range reqs {
+		if r.Object != "Contact" {
+			t.Errorf("a %s write", r.Object)
+		}
+		sizes = append(sizes, len(r.Updates))
+		for _, u := range r.Updates {
+			seen[u.RecordID]++
+		}
+	}
+	slices.Sort(sizes)
+	if !slices.Equal(sizes, []int{50, 200, 200}) {
+		t.Fatalf("calls carried %v records, want [50 200 200]", sizes)
+	}
+	for i := 0; i < n; i++ {
+		if id := fmt.Sprintf("003%012d", i); seen[id] != 1 {
+			t.Errorf("%s written %d times", id, seen[id])
+		}
+	}
+	queued := 0
+	if err := env.Store.Scan(t.Context(), keyOutboxBase(obxOrg, d.ID), nil, func(store.Item) error { queued++; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if queued != 0 {
+		t.Errorf("%d items still queued", queued)
+	}
+	for _, i := range []int{0, 199, 200, 449} {
+		var st outbox.State
+		if _, err := env.loadJSON(t.Context(), keyOutboxState(obxOrg, d.ID, evs[i].LeadID), &st); err != nil ||
+			st.Grade != "warm" || st.RecordID != fmt.Sprintf("003%012d", i) || st.Object != "Contact" {
+			t.Errorf("state of %s: %+v %v", evs[i].LeadID, st, err)
+		}
+	}
+}
+
+// TestOutboxIDMemory: a delivery remembers the record it wrote, and later
+// deliveries of that person go by id without an email match.
+func TestOutboxIDMemory(t *testing.T) {
+	tests := []struct {
+		name     string
+		mem      *outbox.State // the lead's state before the delivery
+		crmIDs   []string
+		wantReqs []string // per call: Object + " id " + RecordID, or Object + " email " + Email
+		wantRec  string   // delivered record
+		wantObj  string
+	}{
+		{name: "never delivered: matched by email", wantReqs: []string{"Contact email conv@globex.com"},
+			wantRec: "003000000000001", wantObj: "Contact"},
+		{name: "remembered Contact: by id, no email match", mem: &outbox.State{Grade: "cold", RecordID: "003000000000001", Object: "Contact"},
+			wantReqs: []string{"Contact id 003000000000001"}, wantRec: "003000000000001", wantObj: "Contact"},
+		{name: "remembered Lead: by id", mem: &outbox.State{Grade: "cold", RecordID: "00Q000000000002", Object: "Lead"},
+			wantReqs: []string{"Lead id 00Q000000000002"}, wantRec: "00Q000000000002", wantObj: "Lead"},
+		{name: "remembered record refused: matched by email again", mem: &outbox.State{Grade: "cold", RecordID: "003deleted00001", Object: "Contact"},
+			wantReqs: []string{"Contact id 003deleted00001", "Contact email conv@globex.com"}, wantRec: "003000000000001", wantObj: "Contact"},
+		{name: "the person's own Contact id wins", mem: &outbox.State{Grade: "cold", RecordID: "003000000000001", Object: "Contact"},
+			crmIDs: []string{"003000000000007"}, wantReqs: []string{"Contact id 003000000000007"}, wantRec: "003000000000007", wantObj: "Contact"},
+		{name: "a Lead id written as its Contact before: the Contact", mem: &outbox.State{Grade: "cold", RecordID: "003000000000001", Object: "Contact"},
+			crmIDs: []string{"00Q000000000002"}, wantReqs: []string{"Contact id 003000000000001"}, wantRec: "003000000000001", wantObj: "Contact"},
+		{name: "a Lead id without memory: the Lead", crmIDs: []string{"00Q000000000002"},
+			wantReqs: []string{"Lead id 00Q000000000002"}, wantRec: "00Q000000000002", wantObj: "Lead"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			env, c, clk, f := crmSetup(t)
+			d := sfDest(t, c)
+			if tc.mem != nil {
+				buf, _ := json.Marshal(tc.mem)
+				if _, err := env.Store.Save(t.Context(), keyOutboxState(obxOrg, d.ID, "lead_m"), buf, 0); err != nil {
+					t.Fatal(err)
+				}
+			}
+			l := &Lead{ID: "lead_m", Email: "conv@globex.com"}
+			for _, id := range tc.crmIDs {
+				l.Identifiers = append(l.Identifiers, LeadIdentifier{Kind: "crm_id", Value: id})
+			}
+			ev := evaluateForTest(t, env, l, score.GradeHot, 85, "demo", "")
+			clk.Advance(outboxWindow + time.Second)
+			it := waitItem(t, env, d.ID, ev, outbox.StatusDelivered)
+			if it.RecordID != tc.wantRec || it.Object != tc.wantObj {
+				t.Errorf("delivered to %s %s, want %s %s", it.Object, it.RecordID, tc.wantObj, tc.wantRec)
+			}
+			var got []string
+			for _, r := range f.requests() {
+				for _, u := range r.Updates {
+					if u.RecordID != "" {
+						got = append(got, r.Object+" id "+u.RecordID)
+					} else {
+						got = append(got, r.Object+" email "+u.Email)
+					}
+				}
+			}
+			if !slices.Equal(got, tc.wantReqs) {
+				t.Errorf("writes %q, want %q", got, tc.wantReqs)
+			}
+			var st outbox.State
+			if _, err := env.loadJSON(t.Context(), keyOutboxState(obxOrg, d.ID, "lead_m"), &st); err != nil || st.RecordID != tc.wantRec || st.Object != tc.wantObj || st.Grade != "hot" {
+				t.Errorf("state %+v %v", st, err)
+			}
+
+			// The next delivery of the person goes by the remembered id.
+			n := len(f.requests())
+			ev2 := evaluateForTest(t, env, l, score.GradeCold, 10, "quiet", "")
+			clk.Advance(outboxWindow + time.Second)
+			waitItem(t, env, d.ID, ev2, outbox.StatusDelivered)
+			reqs := f.requests()[n:]
+			if len(reqs) != 1 || len(reqs[0].Updates) != 1 || reqs[0].Updates[0].RecordID != tc.wantRec || reqs[0].Updates[0].Email != "" {
+				t.Errorf("second delivery: %+v, want one write by id %s", reqs, tc.wantRec)
+			}
+		})
+	}
+}
+
+// TestOutboxFlushConflict: a round's outcomes go in one batch; when an
+// item changed meanwhile (e.g. a redrive), the others are still recorded
+// and the changed item keeps its new queued state (no history for it).
+func TestOutboxFlushConflict(t *testing.T) {
+	env, _, _ := outboxEnv(t)
+	ctx := t.Context()
+	r := &round{w: &outboxWorker{env: env, st: env.outbox()}, d: &Destination{ID: "dst_flush", Kind: outbox.KindSalesforce},
+		org: obxOrg, states: map[string]*outbox.State{}}
+	k := func(s string) []byte { return []byte("o/" + obxOrg + "/test/" + s) }
+	v1, err := env.Store.Save(ctx, k("q1"), []byte("queued"), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := env.Store.Save(ctx, k("q2"), []byte("queued"), 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := env.Store.Save(ctx, k("q2"), []byte("redriven"), 1); err != nil { // now version 2
+		t.Fatal(err)
+	}
+	r.add(store.Write{Key: k("h1"), Value: []byte("done"), Expected: store.AnyVersion}, store.Write{Key: k("q1"), Delete: true, Expected: v1})
+	r.add(store.Write{Key: k("h2"), Value: []byte("done"), Expected: store.AnyVersion}, store.Write{Key: k("q2"), Delete: true, Expected: 1})
+	r.saveState("lead_1", outbox.State{Grade: "hot", RecordID: "003x", Object: "Contact"})
+	r.flush(ctx)
+	for _, c := range []struct {
+		key   string
+		value string // "": absent
+	}{{"h1", "done"}, {"q1", ""}, {"h2", ""}, {"q2", "redriven"}} {
+		b, _, err := env.Store.Load(ctx, k(c.key))
+		switch {
+		case c.value == "" && !errors.Is(err, store.ErrNotFound):
+			t.Errorf("%s: %q %v, want absent", c.key, b, err)
+		case c.value != "" && string(b) != c.value:
+			t.Errorf("%s: %q %v, want %q", c.key, b, err, c.value)
+		}
+	}
+	var st outbox.State
+	if _, err := env.loadJSON(ctx, keyOutboxState(obxOrg, "dst_flush", "lead_1"), &st); err != nil || st.RecordID != "003x" {
+		t.Errorf("state %+v %v", st, err)
+	}
+	if len(r.pending) != 0 {
+		t.Errorf("%d groups left pending", len(r.pending))
 	}
 }

@@ -27,6 +27,15 @@ import (
 // expiry, so in a cluster one node delivers a destination at a time),
 // batches, applies change-only against the last delivered state per record,
 // sends, and records each item's outcome.
+//
+// A CRM round reads the queue once (up to outboxScanMax items) and sends
+// every vendor-sized batch of what is due, up to outboxSends batches in
+// flight at once (coalescing leaves each lead once in a round, so
+// concurrent batches never carry the same record, and per-record order
+// holds). Each batch's outcomes — history records, queue deletes, requeues
+// and change-only states — are written in one atomic SaveBatch (a batch
+// that conflicts is retried item by item). A round that found a full scan
+// and sent something walks again at once instead of waiting for the poll.
 
 // Worker tuning (package variables so tests can shorten them).
 var (
@@ -38,6 +47,7 @@ var (
 	outboxPolicy    = outbox.DefaultPolicy
 	outboxWindow    = outbox.DefaultWindow
 	outboxParallel  = 8 // destinations delivered at once by one node
+	outboxSends     = 4 // CRM batches of one destination in flight at once
 )
 
 // StartDeliveries starts this node's delivery worker once; it is called
@@ -82,10 +92,14 @@ func (w *outboxWorker) run(ctx context.Context) {
 	t := time.NewTicker(outboxPoll)
 	defer t.Stop()
 	for {
-		if err := w.walk(ctx); errors.Is(err, store.ErrClosed) {
+		more, err := w.walk(ctx)
+		if errors.Is(err, store.ErrClosed) {
 			return
 		} else if err != nil && ctx.Err() == nil {
 			w.env.Log.Warn("delivery walk failed", "error", err)
+		}
+		if more && err == nil && ctx.Err() == nil {
+			continue // a backlog: the next round goes now
 		}
 		select {
 		case <-ctx.Done():
@@ -96,8 +110,9 @@ func (w *outboxWorker) run(ctx context.Context) {
 	}
 }
 
-// walk visits every registered destination once.
-func (w *outboxWorker) walk(ctx context.Context) error {
+// walk visits every registered destination once. more: some destination
+// has more due than its round took.
+func (w *outboxWorker) walk(ctx context.Context) (more bool, _ error) {
 	type ref struct{ org, id string }
 	var refs []ref
 	base := keyDestRegistryPrefix()
@@ -109,7 +124,7 @@ func (w *outboxWorker) walk(ctx context.Context) error {
 		return nil
 	})
 	if err != nil {
-		return err
+		return false, err
 	}
 	// Destinations are delivered concurrently (bounded), so one slow
 	// receiver or CRM does not hold up the others; the walk waits for all.
@@ -125,7 +140,13 @@ func (w *outboxWorker) walk(ctx context.Context) error {
 		wg.Add(1)
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			if err := w.deliver(ctx, r.org, r.id); err != nil {
+			m, err := w.deliver(ctx, r.org, r.id)
+			if m {
+				mu.Lock()
+				more = true
+				mu.Unlock()
+			}
+			if err != nil {
 				if errors.Is(err, store.ErrClosed) {
 					mu.Lock()
 					closed = err
@@ -139,7 +160,7 @@ func (w *outboxWorker) walk(ctx context.Context) error {
 		}()
 	}
 	wg.Wait()
-	return closed
+	return more, closed
 }
 
 // queued is one item read from the queue.
@@ -149,17 +170,18 @@ type queued struct {
 	ver  store.Version
 }
 
-// deliver does one round for one destination.
-func (w *outboxWorker) deliver(ctx context.Context, org, id string) error {
+// deliver does one round for one destination. more: the scan was full
+// and the round sent something, so more may be due right away.
+func (w *outboxWorker) deliver(ctx context.Context, org, id string) (more bool, _ error) {
 	d, _, err := w.env.loadDestination(ctx, org, id)
 	if err != nil {
 		if _, _, lerr := w.env.Store.Load(ctx, keyDest(org, id)); errors.Is(lerr, store.ErrNotFound) {
 			_ = w.env.deleteIndex(ctx, keyDestRegistry(org, id)) // deleted (or its org was)
 			w.st.metricsOf().lag.DeleteLabelValues(org, id)
 			w.st.metricsOf().queued.DeleteLabelValues(org, id)
-			return nil
+			return false, nil
 		}
-		return err
+		return false, err
 	}
 	now := w.env.now()
 	// The queue is read in seq (evaluation time) order. A queued evaluation
@@ -170,7 +192,7 @@ func (w *outboxWorker) deliver(ctx context.Context, org, id string) error {
 	var all []queued
 	var oldest time.Time
 	limit := outbox.BatchLimit(d.Kind)
-	want := limit
+	want := outboxScanMax // CRM: every due item scanned, in batches of limit
 	if d.Kind == outbox.KindWebhook {
 		want = outboxWebhookN
 	}
@@ -190,13 +212,14 @@ func (w *outboxWorker) deliver(ctx context.Context, org, id string) error {
 		return nil
 	})
 	if err != nil && !errors.Is(err, errFull) {
-		return err
+		return false, err
 	}
+	full := len(all) >= outboxScanMax
 	m := w.st.metricsOf()
 	m.queued.WithLabelValues(org, id).Set(float64(len(all)))
 	m.lag.WithLabelValues(org, id).Set(outboxAge(now, oldest))
 	if !d.SendEvaluations || d.Status == DestDisabled {
-		return nil // paused, or disabled: the queue waits
+		return false, nil // paused, or disabled: the queue waits
 	}
 	latest, superseded := outbox.Coalesce(all, func(q queued) string { return q.item.LeadID })
 	var due []queued
@@ -205,31 +228,57 @@ func (w *outboxWorker) deliver(ctx context.Context, org, id string) error {
 			due = append(due, q)
 		}
 	}
-	if len(due) == 0 {
-		return nil
-	}
-	if outbox.IsCRM(d.Kind) && !outbox.Ready(len(due), limit, due[0].item.CreatedAt, now, outboxWindow) {
-		return nil
+	var batches [][]queued
+	if outbox.IsCRM(d.Kind) {
+		// Vendor-sized batches of everything due; a last partial batch
+		// waits for the window unless it is the oldest's time.
+		batches = outbox.Batches(due, limit)
+		if n := len(batches); n > 0 {
+			last := batches[n-1]
+			if !outbox.Ready(len(last), limit, oldestCreated(last), now, outboxWindow) {
+				batches = batches[:n-1]
+			}
+		}
+		if len(batches) == 0 {
+			return false, nil
+		}
+	} else if len(due) == 0 {
+		return false, nil
 	}
 	if ok, err := w.lease(ctx, org, id, now); err != nil || !ok {
-		return err
+		return false, err
 	}
-	r := &round{w: w, d: d, org: org, now: now, states: map[string]*outbox.State{}, props: map[string]*propInfo{}}
+	r := &round{w: w, d: d, org: org, now: now, states: map[string]*outbox.State{}, props: map[string]*propInfo{},
+		claimed: map[string]bool{}}
 	for i := range superseded {
 		r.finish(ctx, &superseded[i], outbox.StatusSkipped, "superseded by a newer evaluation of the same lead")
 	}
 	if d.Kind == outbox.KindWebhook {
+		defer r.flush(ctx)
 		started := time.Now()
 		for i := range due {
 			// Stay well inside the lease: the rest waits for the next round.
 			if ctx.Err() != nil || r.disabled || time.Since(started) > outboxLeaseTTL/2 {
-				return nil
+				return false, nil
 			}
 			r.webhook(ctx, &due[i])
+			r.flush(ctx)
 		}
-		return nil
+		return false, nil
 	}
-	return r.crm(ctx, due)
+	sent, err := r.crm(ctx, batches)
+	return full && sent > 0, err
+}
+
+// oldestCreated is the earliest enqueue time in qs.
+func oldestCreated(qs []queued) time.Time {
+	var t time.Time
+	for i := range qs {
+		if c := qs[i].item.CreatedAt; t.IsZero() || c.Before(t) {
+			t = c
+		}
+	}
+	return t
 }
 
 // lease takes or renews the destination's delivery lease.
@@ -256,16 +305,28 @@ func (w *outboxWorker) lease(ctx context.Context, org, id string, now time.Time)
 	return true, nil
 }
 
-// round is one destination's delivery round.
+// round is one destination's delivery round. A CRM round's batches run
+// concurrently (outboxSends): mu guards the maps, the pending outcome
+// writes, the budget and disabled.
 type round struct {
 	w      *outboxWorker
 	d      *Destination
 	org    string
 	now    time.Time
+	mu     sync.Mutex
 	states map[string]*outbox.State // record key → last delivered (nil: none)
 	props  map[string]*propInfo     // account id → propensity
+	// claimed: accounts whose propensity a batch of this round writes.
+	claimed map[string]bool
+	// pending: outcome writes not yet stored; each group is atomic on its
+	// own (an item's history record with its queue delete).
+	pending [][]store.Write
 	// disabled: this round disabled the destination (a receiver's 410).
 	disabled bool
+	// CRM rounds: the connection, once per round, and the day's budget.
+	conn crmConnector
+	cfg  connector.Config
+	bud  outbox.Budget
 }
 
 type propInfo struct {
@@ -274,6 +335,8 @@ type propInfo struct {
 }
 
 func (r *round) rnd() float64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	var b [8]byte
 	src := r.w.env.Rand
 	if src == nil {
@@ -287,6 +350,8 @@ func (r *round) rnd() float64 {
 
 // state loads the last delivered state of a record.
 func (r *round) state(ctx context.Context, record string) (*outbox.State, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	if s, ok := r.states[record]; ok {
 		return s, nil
 	}
@@ -303,12 +368,52 @@ func (r *round) state(ctx context.Context, record string) (*outbox.State, error)
 	return &s, nil
 }
 
-func (r *round) saveState(ctx context.Context, record string, s outbox.State) {
+// saveState records the last delivered state of a record (written with
+// the round's outcomes; the round's worker is its only writer).
+func (r *round) saveState(record string, s outbox.State) {
 	buf, _ := json.Marshal(s)
-	if err := r.w.env.putIndex(ctx, keyOutboxState(r.org, r.d.ID, record), string(buf)); err != nil {
-		r.w.env.Log.Warn("save delivery state", "org", r.org, "destination", r.d.ID, "error", err)
-	}
+	r.add(store.Write{Key: keyOutboxState(r.org, r.d.ID, record), Value: buf, Expected: store.AnyVersion})
+	r.mu.Lock()
 	r.states[record] = &s
+	r.mu.Unlock()
+}
+
+// add queues one atomic group of outcome writes.
+func (r *round) add(ws ...store.Write) {
+	r.mu.Lock()
+	r.pending = append(r.pending, ws)
+	r.mu.Unlock()
+}
+
+// flush stores the pending outcomes in one SaveBatch. When that fails (a
+// conflict: e.g. a redrive changed a queued item meanwhile), each group
+// is written on its own, and a group that conflicts is dropped as the
+// single writes were before (the item stays queued as the other writer
+// left it).
+func (r *round) flush(ctx context.Context) {
+	r.mu.Lock()
+	groups := r.pending
+	r.pending = nil
+	r.mu.Unlock()
+	if len(groups) == 0 {
+		return
+	}
+	var all []store.Write
+	for _, g := range groups {
+		all = append(all, g...)
+	}
+	_, err := r.w.env.Store.SaveBatch(ctx, all)
+	if err == nil || errors.Is(err, store.ErrClosed) || ctx.Err() != nil {
+		if err != nil && !errors.Is(err, store.ErrClosed) {
+			r.w.env.Log.Warn("record deliveries", "org", r.org, "destination", r.d.ID, "error", err)
+		}
+		return
+	}
+	for _, g := range groups {
+		if _, err := r.w.env.Store.SaveBatch(ctx, g); err != nil && !errors.Is(err, store.ErrConflict) {
+			r.w.env.Log.Warn("record delivery", "org", r.org, "destination", r.d.ID, "error", err)
+		}
+	}
 }
 
 // propensity loads an account and its propensity once per round.
@@ -316,6 +421,8 @@ func (r *round) propensity(ctx context.Context, acctID string) *propInfo {
 	if acctID == "" {
 		return nil
 	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	if p, ok := r.props[acctID]; ok {
 		return p
 	}
@@ -345,13 +452,10 @@ func (r *round) finish(ctx context.Context, q *queued, status, note string) {
 		it.Error, it.ErrorKind = "", ""
 	}
 	buf, _ := json.Marshal(it)
-	if _, err := r.w.env.Store.Save(ctx, keyOutboxHist(r.org, r.d.ID, done, it.Seq), buf, 0); err != nil && !errors.Is(err, store.ErrConflict) {
-		r.w.env.Log.Warn("record delivery", "org", r.org, "destination", r.d.ID, "error", err)
-		return
-	}
-	if err := r.w.env.Store.Delete(ctx, q.key, q.ver); err != nil && !errors.Is(err, store.ErrConflict) {
-		r.w.env.Log.Warn("dequeue delivery", "org", r.org, "destination", r.d.ID, "error", err)
-	}
+	// The history record and the queue delete go together (flush): a crash
+	// before they are stored leaves the item queued, to be sent again.
+	r.add(store.Write{Key: keyOutboxHist(r.org, r.d.ID, done, it.Seq), Value: buf, Expected: store.AnyVersion},
+		store.Write{Key: q.key, Delete: true, Expected: q.ver})
 	r.w.st.metricsOf().deliveries.WithLabelValues(r.d.Kind, status).Inc()
 }
 
@@ -369,8 +473,11 @@ func (r *round) fail(ctx context.Context, q *queued, err error) {
 		it.Note = "the destination was disabled: " + it.Error
 		r.requeue(ctx, q)
 		r.w.st.metricsOf().deliveries.WithLabelValues(r.d.Kind, outbox.StatusFailed).Inc()
-		if !r.disabled {
-			r.disabled = true
+		r.mu.Lock()
+		first := !r.disabled
+		r.disabled = true
+		r.mu.Unlock()
+		if first {
 			if derr := r.w.env.disableDestination(ctx, r.org, r.d.ID, it.Error+" (410 Gone); re-enable with PATCH status active"); derr != nil {
 				r.w.env.Log.Warn("disable destination", "org", r.org, "destination", r.d.ID, "error", derr)
 			}
@@ -398,16 +505,11 @@ func (r *round) defer_(ctx context.Context, q *queued, at time.Time, note string
 	r.requeue(ctx, q)
 }
 
-func (r *round) requeue(ctx context.Context, q *queued) {
+// requeue keeps an item queued with its new status (written with the
+// round's outcomes).
+func (r *round) requeue(_ context.Context, q *queued) {
 	buf, _ := json.Marshal(q.item)
-	v, err := r.w.env.Store.Save(ctx, q.key, buf, q.ver)
-	if err != nil {
-		if !errors.Is(err, store.ErrConflict) {
-			r.w.env.Log.Warn("requeue delivery", "org", r.org, "destination", r.d.ID, "error", err)
-		}
-		return
-	}
-	q.ver = v
+	r.add(store.Write{Key: q.key, Value: buf, Expected: q.ver})
 }
 
 func errMessage(err error) string {
@@ -471,7 +573,7 @@ func (r *round) webhook(ctx context.Context, q *queued) {
 		return
 	}
 	if r.post(ctx, q, secret, body) {
-		r.saveState(ctx, it.LeadID, next)
+		r.saveState(it.LeadID, next)
 		r.finish(ctx, q, outbox.StatusDelivered, "")
 	}
 }

@@ -89,12 +89,17 @@ type Item struct {
 // Due reports whether the item may be attempted at now.
 func (it *Item) Due(now time.Time) bool { return Queued(it.Status) && !now.Before(it.NextAttemptAt) }
 
-// State is what a CRM shows of one record: the last values delivered.
+// State is what a CRM shows of one record: the last values delivered,
+// and the CRM record they were written to (RecordID, Object: the id
+// memory, so a later delivery goes by id without a lookup). Changed
+// ignores the record.
 type State struct {
 	Grade      string `json:"grade,omitempty"`
 	Score      int    `json:"score"`
 	Reasoning  string `json:"reasoning,omitempty"`
 	Propensity string `json:"propensity,omitempty"`
+	RecordID   string `json:"record_id,omitempty"`
+	Object     string `json:"object,omitempty"`
 }
 
 // DefaultScoreBand is the score move that counts as unchanged when a
