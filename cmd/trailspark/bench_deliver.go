@@ -13,7 +13,12 @@ package main
 // evaluation → delivered latency of every delivery (evaluated_at →
 // delivered_at from GET …/deliveries). A second, paced phase measures the
 // latency when evaluations arrive at a steady rate rather than as a
-// backlog.
+// backlog. With --with-crm-ids every person's signals carry their
+// Salesforce Contact id (crmId, as people synced from the CRM have), so
+// deliveries go by id without email lookups: the realistic write-back case.
+// With --hold the destination is disabled while the backlog is evaluated
+// (items are still enqueued) and enabled once processing finished, so the
+// time to drain is delivering the whole backlog on its own.
 
 import (
 	"bytes"
@@ -38,13 +43,16 @@ import (
 func newBenchDeliverCmd() *cobra.Command {
 	var leads, paced int
 	var rate float64
+	var withIDs, hold bool
 	cmd := &cobra.Command{
 		Use:   "deliver",
 		Short: "Measure delivering evaluations to a (fake) Salesforce through the real connector",
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runBenchDeliver(cmd.OutOrStdout(), leads, paced, rate)
+			return runBenchDeliver(cmd.OutOrStdout(), leads, paced, rate, withIDs, hold)
 		},
 	}
+	cmd.Flags().BoolVar(&hold, "hold", false, "hold deliveries (destination disabled) until the backlog is evaluated, then time delivering all of it alone")
+	cmd.Flags().BoolVar(&withIDs, "with-crm-ids", false, "send each person with their Salesforce Contact id (crmId): deliveries go by id, no email lookups")
 	cmd.Flags().IntVar(&leads, "leads", 100_000, "leads to evaluate and deliver as one backlog")
 	cmd.Flags().IntVar(&paced, "paced-leads", 2000, "leads of the paced latency phase (0: skip it)")
 	cmd.Flags().Float64Var(&rate, "rate", 100, "leads a second in the paced phase")
@@ -52,34 +60,44 @@ func newBenchDeliverCmd() *cobra.Command {
 }
 
 // benchSalesforce is the part of the Salesforce REST API the connector's
-// Write and Metadata use: sObject describe, SOQL queries (email matches,
-// conversion lookups; every person is an existing Contact) and sObject
-// Collections PATCH with per-record results. It counts every call.
+// Write and Metadata use: sObject describe, SOQL email matches (every
+// person is an existing Contact, id benchContactID) and sObject
+// Collections PATCH with per-record results: an update of a Contact id it
+// does not have fails (INVALID_CROSS_REFERENCE_KEY), and of a Lead id is
+// refused as a converted Lead (CANNOT_UPDATE_CONVERTED_LEAD), as
+// Salesforce does (the bench has no unconverted Leads). It counts every
+// call.
 type benchSalesforce struct {
 	calls   atomic.Int64
 	records atomic.Int64
 	patches atomic.Int64
+	queries atomic.Int64
+	failed  atomic.Int64 // records a PATCH refused
 	mu      sync.Mutex
-	ids     map[string]string // email → Contact id
-	odd     map[string]int    // unexpected routes, for the report
+	odd     map[string]int // unexpected routes, for the report
 }
 
 var (
-	bsfFrom  = regexp.MustCompile(`FROM (\w+)`)
-	bsfIn    = regexp.MustCompile(`IN \(([^)]*)\)`)
-	bsfStr   = regexp.MustCompile(`'([^']*)'`)
-	bsfVPath = regexp.MustCompile(`^/services/data/v[0-9.]+`)
+	bsfFrom    = regexp.MustCompile(`FROM (\w+)`)
+	bsfIn      = regexp.MustCompile(`IN \(([^)]*)\)`)
+	bsfStr     = regexp.MustCompile(`'([^']*)'`)
+	bsfVPath   = regexp.MustCompile(`^/services/data/v[0-9.]+`)
+	bsfPerson  = regexp.MustCompile(`^p(\d+)@c\d+-bench\.com$`)
+	bsfContact = regexp.MustCompile(`^003\d{15}$`)
 )
 
+// benchContactID is the Contact id of bench person i.
+func benchContactID(i int) string { return fmt.Sprintf("003%015d", i+1) }
+
+// contactID is the Contact with email ("": none).
 func (f *benchSalesforce) contactID(email string) string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	id, ok := f.ids[email]
-	if !ok {
-		id = fmt.Sprintf("003%015d", len(f.ids)+1)
-		f.ids[email] = id
+	m := bsfPerson.FindStringSubmatch(email)
+	if m == nil {
+		return ""
 	}
-	return id
+	var i int
+	fmt.Sscan(m[1], &i)
+	return benchContactID(i)
 }
 
 func (f *benchSalesforce) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -115,12 +133,15 @@ func (f *benchSalesforce) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		_ = json.NewEncoder(w).Encode(map[string]any{"name": obj, "label": obj, "fields": fields})
 	case r.Method == "GET" && p == "/query":
+		f.queries.Add(1)
 		q := r.URL.Query().Get("q")
 		var out []map[string]any
 		if m := bsfFrom.FindStringSubmatch(q); m != nil && m[1] == "Contact" && strings.Contains(q, "WHERE Email IN") {
 			if in := bsfIn.FindStringSubmatch(q); in != nil {
 				for _, s := range bsfStr.FindAllStringSubmatch(in[1], -1) {
-					out = append(out, map[string]any{"Id": f.contactID(strings.ToLower(s[1])), "Email": s[1]})
+					if id := f.contactID(strings.ToLower(s[1])); id != "" {
+						out = append(out, map[string]any{"Id": id, "Email": s[1]})
+					}
 				}
 			}
 		}
@@ -137,7 +158,18 @@ func (f *benchSalesforce) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		f.records.Add(int64(len(body.Records)))
 		res := make([]map[string]any, 0, len(body.Records))
 		for _, rec := range body.Records {
-			res = append(res, map[string]any{"id": rec["id"], "success": true, "errors": []any{}})
+			typ, _ := rec["attributes"].(map[string]any)["type"].(string)
+			id, _ := rec["id"].(string)
+			switch {
+			case typ == "Contact" && bsfContact.MatchString(id):
+				res = append(res, map[string]any{"id": id, "success": true, "errors": []any{}})
+			case typ == "Lead":
+				f.failed.Add(1)
+				res = append(res, map[string]any{"id": id, "success": false, "errors": []map[string]any{{"statusCode": "CANNOT_UPDATE_CONVERTED_LEAD", "message": "cannot reference converted lead"}}})
+			default:
+				f.failed.Add(1)
+				res = append(res, map[string]any{"id": id, "success": false, "errors": []map[string]any{{"statusCode": "INVALID_CROSS_REFERENCE_KEY", "message": "invalid cross reference id"}}})
+			}
 		}
 		_ = json.NewEncoder(w).Encode(res)
 	default:
@@ -177,14 +209,18 @@ type benchDelivery struct {
 	Note        string     `json:"note"`
 }
 
-func runBenchDeliver(w io.Writer, leads, paced int, rate float64) error {
-	fmt.Fprintf(w, "machine: %d CPUs; %d leads as a backlog, then %d leads at %.0f/s\n", numCPU(), leads, paced, rate)
+func runBenchDeliver(w io.Writer, leads, paced int, rate float64, withIDs, hold bool) error {
+	how := "matched by email"
+	if withIDs {
+		how = "sent with their Contact ids (crmId)"
+	}
+	fmt.Fprintf(w, "machine: %d CPUs; %d leads as a backlog, then %d leads at %.0f/s; people %s\n", numCPU(), leads, paced, rate, how)
 	plugins, cleanup, err := salesforcePlugins()
 	if err != nil {
 		return err
 	}
 	defer cleanup()
-	sf := &benchSalesforce{ids: map[string]string{}, odd: map[string]int{}}
+	sf := &benchSalesforce{odd: map[string]int{}}
 	fake := httptest.NewServer(sf)
 	defer fake.Close()
 
@@ -224,11 +260,16 @@ func runBenchDeliver(w io.Writer, leads, paced int, rate float64) error {
 		return err
 	}
 	url := n.url + "/api/signal-staging/webhook/" + k["key"].(string) + "/batch"
+	if hold {
+		if _, err := n.call("PATCH", base+"/destinations/"+dest, op, map[string]any{"status": "disabled"}); err != nil {
+			return err
+		}
+	}
 	setupCalls := sf.calls.Load()
 
 	// Phase 1: the backlog.
 	start := time.Now()
-	sent, err := sendLeadSignals(url, 0, leads, 0)
+	sent, err := sendLeadSignals(url, 0, leads, 0, withIDs)
 	if err != nil {
 		return err
 	}
@@ -237,6 +278,19 @@ func runBenchDeliver(w io.Writer, leads, paced int, rate float64) error {
 	processed := waitProcessed(n, op, orgID, int64(sent)) + ingested
 	fmt.Fprintf(w, "all signals processed (leads evaluated) %v after the first batch (%.0f leads/s)\n",
 		processed.Round(time.Millisecond), float64(leads)/processed.Seconds())
+	if hold {
+		processed = time.Since(start)
+		d0 := sf.calls.Load()
+		if _, err := n.call("PATCH", base+"/destinations/"+dest, op, map[string]any{"status": "active"}); err != nil {
+			return err
+		}
+		setupCalls += sf.calls.Load() - d0 // the update describes the mapped objects again
+		if dir := os.Getenv("TRAILSPARK_BENCH_PROFILE"); dir != "" {
+			go saveProfile(n, op, "/debug/pprof/profile?seconds=10", dir+"/cpu-deliver.prof") // the node delivering alone
+		}
+
+		fmt.Fprintf(w, "deliveries held until now: the destination is enabled %v after the first batch\n", processed.Round(time.Millisecond))
+	}
 	drained, err := waitDrained(n, op, base, dest, start, time.Duration(leads/50+60)*time.Second)
 	if err != nil {
 		return err
@@ -251,13 +305,13 @@ func runBenchDeliver(w io.Writer, leads, paced int, rate float64) error {
 		drained.Round(time.Millisecond), (drained - processed).Round(time.Millisecond))
 	fmt.Fprintf(w, "backlog: %s\n", rep)
 	fmt.Fprintf(w, "backlog: %d API calls to the fake Salesforce (%d collection PATCHes carrying %d records, %d queries), %.1f records per PATCH\n",
-		calls, sf.patches.Load(), sf.records.Load(), calls-sf.patches.Load(), float64(sf.records.Load())/max(1, float64(sf.patches.Load())))
+		calls, sf.patches.Load(), sf.records.Load(), sf.queries.Load(), float64(sf.records.Load())/max(1, float64(sf.patches.Load())))
 
 	if paced > 0 {
 		// Phase 2: a steady flow of new leads.
 		calls0, patches0, recs0 := sf.calls.Load(), sf.patches.Load(), sf.records.Load()
 		startP := time.Now()
-		sent, err := sendLeadSignals(url, leads, paced, rate)
+		sent, err := sendLeadSignals(url, leads, paced, rate, withIDs)
 		if err != nil {
 			return err
 		}
@@ -279,6 +333,9 @@ func runBenchDeliver(w io.Writer, leads, paced int, rate float64) error {
 		fmt.Fprintf(w, "paced: %d API calls (%d PATCHes, %.1f records per PATCH)\n", sf.calls.Load()-calls0, sf.patches.Load()-patches0,
 			float64(sf.records.Load()-recs0)/max(1, float64(sf.patches.Load()-patches0)))
 	}
+	if n := sf.failed.Load(); n > 0 {
+		fmt.Fprintf(w, "records the fake refused: %d\n", n)
+	}
 	if len(sf.odd) > 0 {
 		fmt.Fprintf(w, "unexpected calls to the fake: %v\n", sf.odd)
 	}
@@ -290,8 +347,8 @@ func runBenchDeliver(w io.Writer, leads, paced int, rate float64) error {
 
 // sendLeadSignals sends three mapped signals of two types for leads
 // first…first+count-1 (lead by lead when rate > 0, in batches of 500 at
-// full speed otherwise).
-func sendLeadSignals(url string, first, count int, rate float64) (int, error) {
+// full speed otherwise), with each person's Contact id when withIDs.
+func sendLeadSignals(url string, first, count int, rate float64, withIDs bool) (int, error) {
 	events := []string{`"event":"Form Submitted"`, `"event":"Demo Requested"`, `"type":"page","name":"Pricing"`}
 	var buf bytes.Buffer
 	sent := 0
@@ -318,7 +375,11 @@ func sendLeadSignals(url string, first, count int, rate float64) (int, error) {
 		} else {
 			buf.WriteByte(',')
 		}
-		fmt.Fprintf(&buf, `{"email":"p%d@c%d-bench.com","messageId":"d%d-%d-%d",%s}`, i, i%5000, runID, e, i, events[e])
+		crm := ""
+		if withIDs {
+			crm = `"crmId":"` + benchContactID(i) + `",`
+		}
+		fmt.Fprintf(&buf, `{"email":"p%d@c%d-bench.com",%s"messageId":"d%d-%d-%d",%s}`, i, i%5000, crm, runID, e, i, events[e])
 		sent++
 	}
 	if rate > 0 {
