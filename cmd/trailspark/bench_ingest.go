@@ -111,11 +111,11 @@ func drive(url string, conc int, dur time.Duration, perReq int, rate float64, ge
 				}
 				if len(sampleEvery) > 0 && sampleEvery[0] > 0 && i%sampleEvery[0] == 0 {
 					var acc struct {
-						ID string `json:"id"`
+						ID json.Number `json:"id"`
 					}
 					if json.NewDecoder(resp.Body).Decode(&acc) == nil && acc.ID != "" {
 						mu.Lock()
-						res.ids = append(res.ids, acc.ID)
+						res.ids = append(res.ids, acc.ID.String())
 						mu.Unlock()
 					}
 				}
@@ -238,7 +238,7 @@ func runBenchIngest(w io.Writer, dur time.Duration, conc, batch, leads int, stor
 	if _, err := n.call("POST", "/api/v1/auth/register", "", map[string]any{"email": "bench@example.com", "password": "bench-password", "name": "Bench"}); err != nil {
 		return err
 	}
-	org, err := n.call("POST", "/api/v1/orgs", op, map[string]any{"name": "Bench Ingest", "size": "51-200", "industry": "Technology", "owner_email": "bench@example.com",
+	org, err := n.call("POST", "/api/v1/orgs", op, map[string]any{"name": fmt.Sprintf("Bench Ingest %d", runID), "size": "51-200", "industry": "Technology", "owner_email": "bench@example.com",
 		// The free plan would stop the load at 10,000 signals (SPEC §5).
 		"plan": "scale"})
 	if err != nil {
