@@ -69,9 +69,7 @@ func encodeLead(l *Lead) ([]byte, error) {
 	e.buf = append(e.buf, hdr...)
 
 	// Strings first (the decoder needs the table before the entries).
-	e.index = make(map[string]uint64, 8)
-	e.strs = append(e.strs, "")
-	e.index[""] = 0
+	e.strs = make([]string, 1, internLinear) // "" is 0
 	for i := range l.Timeline {
 		t := &l.Timeline[i]
 		e.intern(t.Source)
@@ -81,19 +79,13 @@ func encodeLead(l *Lead) ([]byte, error) {
 		e.intern(t.RuleName)
 		e.intern(t.SignalType)
 	}
-	// Which window entries repeat a timeline entry: by signal id.
-	var byID map[uint64]int
-	if len(l.Timeline) > 0 && len(l.Window) > 0 {
-		byID = make(map[uint64]int, len(l.Timeline))
-		for i := range l.Timeline {
-			byID[l.Timeline[i].SignalID] = i
-		}
-	}
+	// Which window entries repeat a timeline entry: by signal id (the
+	// timeline has at most maxTimeline entries, so a scan is cheap).
 	refs := make([]int, len(l.Window))
 	for i := range l.Window {
 		w := &l.Window[i]
 		refs[i] = -1
-		if j, ok := byID[w.SignalID]; ok && sameWindow(windowOfEntry(&l.Timeline[j]), *w) {
+		if j := timelineIndex(l.Timeline, w.SignalID); j >= 0 && sameWindow(windowOfEntry(&l.Timeline[j]), *w) {
 			refs[i] = j
 			continue
 		}
@@ -158,6 +150,17 @@ func encodeLead(l *Lead) ([]byte, error) {
 		e.float(w.HalfLifeH)
 	}
 	return e.buf, nil
+}
+
+// timelineIndex is the index of the (last) timeline entry of signal id,
+// -1 if none.
+func timelineIndex(tl []TimelineEntry, id uint64) int {
+	for j := len(tl) - 1; j >= 0; j-- {
+		if tl[j].SignalID == id {
+			return j
+		}
+	}
+	return -1
 }
 
 // decodeLead reads a lead record in either encoding into l.
@@ -286,17 +289,47 @@ func timeFlags(t time.Time) byte {
 type leadEncoder struct {
 	buf   []byte
 	strs  []string
-	index map[string]uint64
+	index map[string]uint64 // once strs outgrows a linear search
+}
+
+// internLinear is how many strings are looked up by scanning: a lead's
+// timeline repeats a handful of sources, events and rules, and scanning
+// that few beats hashing (the encoder runs for every lead written).
+const internLinear = 16
+
+func (e *leadEncoder) lookup(s string) (uint64, bool) {
+	if e.index != nil {
+		i, ok := e.index[s]
+		return i, ok
+	}
+	for i, x := range e.strs {
+		if x == s {
+			return uint64(i), true
+		}
+	}
+	return 0, false
 }
 
 func (e *leadEncoder) intern(s string) {
-	if _, ok := e.index[s]; !ok {
-		e.index[s] = uint64(len(e.strs))
-		e.strs = append(e.strs, s)
+	if _, ok := e.lookup(s); ok {
+		return
+	}
+	e.strs = append(e.strs, s)
+	switch {
+	case e.index != nil:
+		e.index[s] = uint64(len(e.strs) - 1)
+	case len(e.strs) > internLinear:
+		e.index = make(map[string]uint64, 2*len(e.strs))
+		for i, x := range e.strs {
+			e.index[x] = uint64(i)
+		}
 	}
 }
 
-func (e *leadEncoder) str(s string) { e.buf = binary.AppendUvarint(e.buf, e.index[s]) }
+func (e *leadEncoder) str(s string) {
+	i, _ := e.lookup(s)
+	e.buf = binary.AppendUvarint(e.buf, i)
+}
 
 // float is gob's encoding: the byte-reversed bits as a uvarint, so round
 // numbers (weights 1, 2.5; half-lives 168) take two or three bytes.
