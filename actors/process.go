@@ -6,7 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -473,7 +473,7 @@ func (b *batch) processEntry(ctx context.Context, e store.LogEntry, replay bool)
 			l.newSignals = true
 			l.newHighIntent = l.newHighIntent || entry.HighIntent
 		}
-		sort.SliceStable(l.Timeline, func(i, j int) bool { return l.Timeline[i].At.Before(l.Timeline[j].At) })
+		slices.SortStableFunc(l.Timeline, func(a, b TimelineEntry) int { return a.At.Compare(b.At) })
 		if len(l.Timeline) > maxTimeline {
 			l.Timeline = l.Timeline[len(l.Timeline)-maxTimeline:]
 		}
