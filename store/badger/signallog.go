@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -391,11 +390,7 @@ func (l *signalLog) Commit(ctx context.Context, org string, p int, cursor uint64
 				}
 			}
 			for _, st := range statuses {
-				b, err := json.Marshal(st)
-				if err != nil {
-					return err
-				}
-				if err := txn.Set(store.TenantKey(org, "ss", idHex(st.ID)), encode(1, b)); err != nil {
+				if err := txn.Set(store.TenantKey(org, "ss", idHex(st.ID)), encode(1, encodeStatus(st))); err != nil {
 					return err
 				}
 			}
@@ -417,8 +412,8 @@ func (l *signalLog) Status(ctx context.Context, org string, id uint64) (store.Si
 	if err != nil {
 		return store.SignalStatus{}, err
 	}
-	var st store.SignalStatus
-	if err := json.Unmarshal(b, &st); err != nil {
+	st, err := decodeStatus(b)
+	if err != nil {
 		return store.SignalStatus{}, fmt.Errorf("badgerstore: status: %w", err)
 	}
 	return st, nil
@@ -433,8 +428,8 @@ func (l *signalLog) ScanStatuses(ctx context.Context, org string, after uint64, 
 	}
 	errStop := errors.New("stop")
 	err := l.s.Scan(ctx, prefix, afterKey, func(it store.Item) error {
-		var st store.SignalStatus
-		if err := json.Unmarshal(it.Value, &st); err != nil {
+		st, err := decodeStatus(it.Value)
+		if err != nil {
 			return err
 		}
 		more, err := fn(st)
