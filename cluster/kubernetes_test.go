@@ -318,9 +318,10 @@ func TestKubernetesProvider(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	t.Logf("b dropped a %v after a began to stop", time.Since(left))
-	res, err := b.Request(context.Background(), "echo", onA, &actorpb.Ping{})
-	if err != nil || res.(*actorpb.Pong).Node != b.Address() {
-		t.Fatalf("identity %s after a left: %v %v", onA, res, err)
+	// a's identities are served by b (a request racing the library's PID
+	// cache cleanup may time out once; the guarantee is "within seconds").
+	if got := waitServed(t, b, onA, a.Address()); got != b.Address() {
+		t.Fatalf("identity %s after a left is served by %s, want %s", onA, got, b.Address())
 	}
 	if !b.Coordinator() {
 		t.Fatal("the only member is not the coordinator")
