@@ -93,25 +93,19 @@ type settingFlags struct {
 }
 
 func (s *settingFlags) str(name, usage string, to func(*node.Config, string)) {
-	v := s.fs.String(name, "", usage)
-	s.set = append(s.set, func(c *node.Config) {
-		if s.fs.Changed(name) {
-			to(c, *v)
-		}
-	})
+	bind(s, s.fs.String(name, "", usage), name, to)
 }
 
 func (s *settingFlags) int(name, usage string, to func(*node.Config, int)) {
-	v := s.fs.Int(name, 0, usage)
-	s.set = append(s.set, func(c *node.Config) {
-		if s.fs.Changed(name) {
-			to(c, *v)
-		}
-	})
+	bind(s, s.fs.Int(name, 0, usage), name, to)
 }
 
 func (s *settingFlags) bool(name, usage string, to func(*node.Config, bool)) {
-	v := s.fs.Bool(name, false, usage)
+	bind(s, s.fs.Bool(name, false, usage), name, to)
+}
+
+// bind sets the setting from flag name's value v when the flag was given.
+func bind[T any](s *settingFlags, v *T, name string, to func(*node.Config, T)) {
 	s.set = append(s.set, func(c *node.Config) {
 		if s.fs.Changed(name) {
 			to(c, *v)
