@@ -351,21 +351,27 @@ func (r *round) rnd() float64 {
 // state loads the last delivered state of a record.
 func (r *round) state(ctx context.Context, record string) (*outbox.State, error) {
 	r.mu.Lock()
-	defer r.mu.Unlock()
-	if s, ok := r.states[record]; ok {
+	s, ok := r.states[record]
+	r.mu.Unlock()
+	if ok {
 		return s, nil
 	}
-	var s outbox.State
-	_, err := r.w.env.loadJSON(ctx, keyOutboxState(r.org, r.d.ID, record), &s)
+	// Read outside the lock: the round's batches run concurrently, and
+	// each record belongs to one batch.
+	var st outbox.State
+	_, err := r.w.env.loadJSON(ctx, keyOutboxState(r.org, r.d.ID, record), &st)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		r.states[record] = nil
-		return nil, nil
+		s = nil
 	case err != nil:
 		return nil, err
+	default:
+		s = &st
 	}
-	r.states[record] = &s
-	return &s, nil
+	r.mu.Lock()
+	r.states[record] = s
+	r.mu.Unlock()
+	return s, nil
 }
 
 // saveState records the last delivered state of a record (written with
@@ -422,20 +428,25 @@ func (r *round) propensity(ctx context.Context, acctID string) *propInfo {
 		return nil
 	}
 	r.mu.Lock()
-	defer r.mu.Unlock()
-	if p, ok := r.props[acctID]; ok {
+	p, ok := r.props[acctID]
+	r.mu.Unlock()
+	if ok {
 		return p
 	}
+	// Computed outside the lock (it scans the account's lead entries): two batches
+	// asking for one account at once may both compute it, which is harmless.
 	var a Account
 	if _, err := r.w.env.loadJSON(ctx, keyAccount(r.org, acctID), &a); err != nil {
-		r.props[acctID] = nil
-		return nil
+		p = nil
+	} else {
+		p = &propInfo{acct: &a}
+		if pr, err := (&Client{env: r.w.env}).AccountPropensity(ctx, r.org, acctID); err == nil {
+			p.propensity = pr.Propensity
+		}
 	}
-	p := &propInfo{acct: &a}
-	if pr, err := (&Client{env: r.w.env}).AccountPropensity(ctx, r.org, acctID); err == nil {
-		p.propensity = pr.Propensity
-	}
+	r.mu.Lock()
 	r.props[acctID] = p
+	r.mu.Unlock()
 	return p
 }
 
