@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -144,8 +145,17 @@ func (n *benchNode) call(method, path, token string, body any) (map[string]any, 
 }
 
 func percentiles(d []time.Duration) (p50, p99 time.Duration) {
-	sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
-	return d[len(d)*50/100], d[len(d)*99/100]
+	return pctOf(d, 0.5), pctOf(d, 0.99)
+}
+
+// pctOf is the p-quantile of d (0 for none); d is not reordered.
+func pctOf(d []time.Duration, p float64) time.Duration {
+	if len(d) == 0 {
+		return 0
+	}
+	s := slices.Clone(d)
+	slices.Sort(s)
+	return s[int(p*float64(len(s)-1))]
 }
 
 // memStatus reads VmRSS and its split into anonymous memory (heap, stacks)

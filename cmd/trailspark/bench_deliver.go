@@ -31,7 +31,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -477,9 +476,8 @@ func summarize(ds []benchDelivery) string {
 	}
 	s := fmt.Sprintf("%d deliveries %v (%d superseded)", len(ds), by, superseded)
 	if len(lat) > 0 {
-		sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-		s += fmt.Sprintf("; evaluation → delivered p50 %v p99 %v max %v", lat[len(lat)/2].Round(time.Millisecond),
-			lat[len(lat)*99/100].Round(time.Millisecond), lat[len(lat)-1].Round(time.Millisecond))
+		s += fmt.Sprintf("; evaluation → delivered p50 %v p99 %v max %v", pctOf(lat, 0.5).Round(time.Millisecond),
+			pctOf(lat, 0.99).Round(time.Millisecond), pctOf(lat, 1).Round(time.Millisecond))
 	}
 	return s
 }

@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"os"
 	"runtime"
-	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -327,16 +326,6 @@ func processingLags(n *benchNode, op, org string, ids []string) ([]time.Duration
 		lags = append(lags, p.Sub(r))
 	}
 	return lags, nil
-}
-
-// pctOf is the p-quantile of d (0 for none).
-func pctOf(d []time.Duration, p float64) time.Duration {
-	if len(d) == 0 {
-		return 0
-	}
-	s := append([]time.Duration(nil), d...)
-	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
-	return s[int(p*float64(len(s)-1))]
 }
 
 // waitProcessed polls the signal list until the newest signal has a final
