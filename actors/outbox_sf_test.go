@@ -20,6 +20,7 @@ import (
 	"github.com/trailspark/trailspark/engine/outbox"
 	"github.com/trailspark/trailspark/engine/score"
 	"github.com/trailspark/trailspark/plugins/host"
+	"github.com/trailspark/trailspark/plugins/salesforce/sffake"
 	"github.com/trailspark/trailspark/sdk/connector"
 )
 
@@ -49,30 +50,7 @@ func (f *fakeSalesforce) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case r.Method == "GET" && strings.HasSuffix(p, "/describe"):
 		obj := strings.TrimSuffix(strings.TrimPrefix(p, "/sobjects/"), "/describe")
-		type fld struct {
-			Name              string `json:"name"`
-			Label             string `json:"label"`
-			Type              string `json:"type"`
-			Updateable        bool   `json:"updateable"`
-			Createable        bool   `json:"createable"`
-			Nillable          bool   `json:"nillable"`
-			DefaultedOnCreate bool   `json:"defaultedOnCreate"`
-		}
-		fields := []fld{{"Id", "Id", "id", false, false, false, true}, {"Email", "Email", "email", true, true, true, false}}
-		switch obj {
-		case "Lead", "Contact":
-			fields = append(fields, fld{"LastName", "Last Name", "string", true, true, false, false},
-				fld{"TrailSpark_Score__c", "Score", "double", true, true, true, false},
-				fld{"TrailSpark_Grade__c", "Grade", "string", true, true, true, false},
-				fld{"TrailSpark_Reasoning__c", "Reasoning", "textarea", true, true, true, false},
-				fld{"TrailSpark_Evaluation_Date__c", "Date", "datetime", true, true, true, false})
-			if obj == "Lead" {
-				fields = append(fields, fld{"Company", "Company", "string", true, true, false, false})
-			}
-		case "Account":
-			fields = append(fields, fld{"TrailSpark_Propensity__c", "Propensity", "string", true, true, true, false})
-		}
-		_ = json.NewEncoder(w).Encode(map[string]any{"name": obj, "label": obj, "fields": fields})
+		sffake.WriteDescribe(w, obj)
 	case r.Method == "GET" && p == "/query":
 		q := r.URL.Query().Get("q")
 		f.queries = append(f.queries, q)

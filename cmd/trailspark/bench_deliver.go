@@ -37,6 +37,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/trailspark/trailspark/plugins/salesforce/sffake"
 )
 
 func newBenchDeliverCmd() *cobra.Command {
@@ -107,30 +109,7 @@ func (f *benchSalesforce) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case r.Method == "GET" && strings.HasPrefix(p, "/sobjects/") && strings.HasSuffix(p, "/describe"):
 		obj := strings.TrimSuffix(strings.TrimPrefix(p, "/sobjects/"), "/describe")
-		type fld struct {
-			Name              string `json:"name"`
-			Label             string `json:"label"`
-			Type              string `json:"type"`
-			Updateable        bool   `json:"updateable"`
-			Createable        bool   `json:"createable"`
-			Nillable          bool   `json:"nillable"`
-			DefaultedOnCreate bool   `json:"defaultedOnCreate"`
-		}
-		fields := []fld{{"Id", "Id", "id", false, false, false, true}, {"Email", "Email", "email", true, true, true, false}}
-		switch obj {
-		case "Lead", "Contact":
-			fields = append(fields, fld{"LastName", "Last Name", "string", true, true, false, false},
-				fld{"TrailSpark_Score__c", "Score", "double", true, true, true, false},
-				fld{"TrailSpark_Grade__c", "Grade", "string", true, true, true, false},
-				fld{"TrailSpark_Reasoning__c", "Reasoning", "textarea", true, true, true, false},
-				fld{"TrailSpark_Evaluation_Date__c", "Date", "datetime", true, true, true, false})
-			if obj == "Lead" {
-				fields = append(fields, fld{"Company", "Company", "string", true, true, false, false})
-			}
-		case "Account":
-			fields = append(fields, fld{"TrailSpark_Propensity__c", "Propensity", "string", true, true, true, false})
-		}
-		_ = json.NewEncoder(w).Encode(map[string]any{"name": obj, "label": obj, "fields": fields})
+		sffake.WriteDescribe(w, obj)
 	case r.Method == "GET" && p == "/query":
 		f.queries.Add(1)
 		q := r.URL.Query().Get("q")
