@@ -514,35 +514,22 @@ func (b *batch) processEntry(ctx context.Context, e store.LogEntry, replay bool)
 	return st, nil
 }
 
-// traitTitle is the job title an identify carries in traits.title (or
-// context.traits.title), trimmed and bounded; "" if none.
+// traitTitle is the job title an identify carries in its traits (or
+// context.traits), trimmed and bounded; "" if none.
 func traitTitle(payload map[string]any) string {
-	for _, traits := range []any{payload["traits"], dig(payload, "context", "traits")} {
-		m, _ := traits.(map[string]any)
-		for _, k := range []string{"title", "job_title", "jobtitle"} {
-			if t, ok := m[k].(string); ok {
-				if t = strings.TrimSpace(t); t != "" {
-					if utf8.RuneCountInString(t) > 200 {
-						t = string([]rune(t)[:200])
-					}
-					return t
+	for _, p := range [...]string{"traits.title", "traits.job_title", "traits.jobtitle",
+		"context.traits.title", "context.traits.job_title", "context.traits.jobtitle"} {
+		v, _ := mapping.Lookup(payload, p)
+		if t, ok := v.(string); ok {
+			if t = strings.TrimSpace(t); t != "" {
+				if utf8.RuneCountInString(t) > 200 {
+					t = string([]rune(t)[:200])
 				}
+				return t
 			}
 		}
 	}
 	return ""
-}
-
-func dig(m map[string]any, path ...string) any {
-	var cur any = m
-	for _, p := range path {
-		mm, ok := cur.(map[string]any)
-		if !ok {
-			return nil
-		}
-		cur = mm[p]
-	}
-	return cur
 }
 
 func contains(xs []string, s string) bool {
