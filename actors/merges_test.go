@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/trailspark/trailspark/engine/errs"
+	"github.com/trailspark/trailspark/engine/identity"
 	"github.com/trailspark/trailspark/engine/mapping"
 	"github.com/trailspark/trailspark/store"
 )
@@ -133,7 +134,7 @@ func TestMergeAndUndo(t *testing.T) {
 	// (the merge epoch not yet seen) still lands on the survivor: the
 	// flush follows merged_into.
 	p1.mergeEpoch = m.ID + "/merge"
-	p1.idCache.put(string(keyIdentity(mergeOrg, "email", env.Sealer.Index("id:email", "ann.b@other.com"))), b)
+	p1.idCache.put(identity.Identifier{Kind: identity.KindEmail, Value: "ann.b@other.com"}, b)
 	appendMergeSigs(t, env, mergeSig{part: 1, email: "ann.b@other.com", at: t0.Add(5 * time.Hour)})
 	drain(t, p1)
 	if s := mustLead(t, env, a); s.SignalCount != 4 || !s.LastSeenAt.Equal(t0.Add(5*time.Hour)) {

@@ -1,7 +1,6 @@
 package actors
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -13,6 +12,7 @@ import (
 	"github.com/trailspark/trailspark/actors/actorpb"
 	"github.com/trailspark/trailspark/engine/errs"
 	"github.com/trailspark/trailspark/engine/mapping"
+	"github.com/trailspark/trailspark/engine/signal"
 	"github.com/trailspark/trailspark/engine/tenant"
 	"github.com/trailspark/trailspark/store"
 )
@@ -637,10 +637,8 @@ func (e *Env) eachSignal(ctx context.Context, org string, ids []uint64, fn func(
 // decodeSignalPayload decodes a stored payload as processing does: a JSON object,
 // numbers kept exact (json.Number).
 func decodeSignalPayload(raw []byte) (map[string]any, bool) {
-	var payload map[string]any
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	if err := dec.Decode(&payload); err != nil || payload == nil {
+	payload, err := signal.DecodePayload(raw)
+	if err != nil || payload == nil {
 		return nil, false
 	}
 	return payload, true

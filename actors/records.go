@@ -306,9 +306,103 @@ func decodeStoredSignal(b []byte, s *storedSignal) error {
 		return errors.New("stored signal: bad header length")
 	}
 	hdr := b[1+k : 1+k+int(n)]
-	if err := json.Unmarshal(hdr, s); err != nil {
-		return err
+	if !decodeSignalHeader(hdr, s) {
+		// Anything the fast reader does not expect (an escaped string, a
+		// field it does not know) goes through encoding/json.
+		*s = storedSignal{}
+		if err := json.Unmarshal(hdr, s); err != nil {
+			return err
+		}
 	}
 	s.Payload = b[1+k+int(n):]
 	return nil
+}
+
+// decodeSignalHeader reads the header encodeStoredSignal writes — a flat
+// object of plain strings — without encoding/json's reflection (every
+// processed signal pays for it). It reports false, leaving s partly set,
+// for anything else; the caller then decodes with encoding/json, so the
+// two always agree (FuzzStoredSignalHeader checks it).
+func decodeSignalHeader(h []byte, s *storedSignal) bool {
+	if len(h) < 2 || h[0] != '{' || h[len(h)-1] != '}' {
+		return false
+	}
+	i := 1
+	// str reads a string without escapes or control characters starting
+	// at h[i] == '"' (returning it and the index after its quote).
+	str := func(i int) (string, int, bool) {
+		if i >= len(h) || h[i] != '"' {
+			return "", 0, false
+		}
+		for j := i + 1; j < len(h); j++ {
+			switch c := h[j]; {
+			case c == '"':
+				return string(h[i+1 : j]), j + 1, true
+			case c == '\\' || c < 0x20 || c >= utf8.RuneSelf:
+				return "", 0, false // escapes and non-ASCII (which may need U+FFFD) go the slow way
+			}
+		}
+		return "", 0, false
+	}
+	for first := true; ; first = false {
+		if h[i] == '}' && first && i == len(h)-1 {
+			return true
+		}
+		key, j, ok := str(i)
+		if !ok || j >= len(h) || h[j] != ':' {
+			return false
+		}
+		v, j, ok := str(j + 1)
+		if !ok || j >= len(h) {
+			return false
+		}
+		switch key {
+		case "source":
+			s.Source = v
+		case "type":
+			s.Type = v
+		case "event":
+			s.Event = v
+		case "email":
+			s.Email = v
+		case "user_id":
+			s.UserID = v
+		case "anonymous_id":
+			s.AnonymousID = v
+		case "crm_id":
+			s.CRMID = v
+		case "map_id":
+			s.MapID = v
+		case "product_user_id":
+			s.ProductUserID = v
+		case "mkt_lead_id":
+			s.MktLeadID = v
+		case "group_id":
+			s.GroupID = v
+		case "message_id":
+			s.MessageID = v
+		case "key_id":
+			s.KeyID = v
+		case "timestamp", "received_at":
+			t, err := time.Parse(time.RFC3339, v)
+			if err != nil {
+				return false
+			}
+			if key == "timestamp" {
+				s.Timestamp = t
+			} else {
+				s.ReceivedAt = t
+			}
+		default:
+			return false
+		}
+		switch h[j] {
+		case '}':
+			return j == len(h)-1
+		case ',':
+			i = j + 1
+		default:
+			return false
+		}
+	}
 }

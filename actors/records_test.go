@@ -94,3 +94,36 @@ func FuzzStoredSignalHeader(f *testing.F) {
 			Timestamp: at, ReceivedAt: at, Payload: []byte(`{}`)})
 	})
 }
+
+// FuzzSignalHeaderDecode: whatever the fast header reader accepts,
+// encoding/json reads the same way (anything else falls back to it).
+func FuzzSignalHeaderDecode(f *testing.F) {
+	for _, s := range []storedSignal{
+		{Source: "segment", Type: "track", Event: "Viewed", Email: "a@b.co", MessageID: "m1", KeyID: "k",
+			Timestamp: time.Date(2026, 11, 28, 10, 0, 0, 5, time.UTC), ReceivedAt: time.Date(2026, 11, 28, 10, 0, 1, 0, time.FixedZone("", 3600))},
+		{Source: "webhook"},
+	} {
+		b, err := encodeStoredSignal(&s)
+		if err != nil {
+			f.Fatal(err)
+		}
+		_, k := binary.Uvarint(b[1:])
+		f.Add(b[1+k:])
+	}
+	f.Add([]byte(`{"source":"a","Source":"b"}`))
+	f.Add([]byte(`{"source":"a","timestamp":"2026-11-28T24:00:00Z"}`))
+	f.Add([]byte(`{}`))
+	f.Fuzz(func(t *testing.T, h []byte) {
+		var fast storedSignal
+		if !decodeSignalHeader(h, &fast) {
+			return
+		}
+		var slow storedSignal
+		if err := json.Unmarshal(h, &slow); err != nil {
+			t.Fatalf("fast reader accepted %q, encoding/json refuses it: %v", h, err)
+		}
+		if !reflect.DeepEqual(fast, slow) {
+			t.Fatalf("%q:\nfast %+v\njson %+v", h, fast, slow)
+		}
+	})
+}

@@ -64,7 +64,9 @@ type candidate struct {
 //  5. Otherwise the signal is Anonymous.
 //
 // Every other lead holding one of the identifiers is reported in Conflict.
-// Link is then capped to Guards.Max() minus currentCount(LeadID).
+// Link is then capped to Guards.Max() minus currentCount(LeadID);
+// currentCount is only asked when there is something to link (it may cost
+// a store read, and most signals of a known person link nothing).
 func Resolve(org string, ids []Identifier, known Lookup, currentCount func(leadID string) int, g Guards) Resolution {
 	var r Resolution
 	var small [8]candidate
@@ -139,6 +141,9 @@ func Resolve(org string, ids []Identifier, known Lookup, currentCount func(leadI
 		}
 	}
 
+	if len(r.Link) == 0 {
+		return r
+	}
 	room := g.Max()
 	if !r.Created && currentCount != nil {
 		room -= currentCount(lead)

@@ -170,6 +170,33 @@ func TestResolveNilCallbacks(t *testing.T) {
 	}
 }
 
+// TestResolveCountsOnlyToLink: the identity count (a store read in the
+// processor) is asked only when the signal brings identifiers to link.
+func TestResolveCountsOnlyToLink(t *testing.T) {
+	t.Parallel()
+	known := index{email("bob@acme.com"): "lead_B", user("u_bob"): "lead_B"}
+	cases := []struct {
+		name  string
+		ids   []Identifier
+		asked bool
+	}{
+		{"known person, nothing new", []Identifier{email("bob@acme.com"), user("u_bob")}, false},
+		{"known person, anonymous id only", []Identifier{anon("a1")}, false},
+		{"known person, new identifier", []Identifier{email("bob@acme.com"), user("u_bob2")}, true},
+		{"new person", []Identifier{email("new@acme.com")}, false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			asked := false
+			Resolve(org, c.ids, known.lookup, func(string) int { asked = true; return 1 }, DefaultGuards())
+			if asked != c.asked {
+				t.Errorf("count asked = %v, want %v", asked, c.asked)
+			}
+		})
+	}
+}
+
 func TestResolveLargeInput(t *testing.T) {
 	t.Parallel()
 	var ids []Identifier
