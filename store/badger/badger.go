@@ -86,8 +86,10 @@ type Store struct {
 	closed    bool
 	closeDone chan struct{} // closed when the first Close has finished
 
-	stopGC chan struct{}
-	gcDone chan struct{} // nil when GC is off
+	stopGC      chan struct{}
+	gcDone      chan struct{} // nil when GC is off
+	pageOutDone chan struct{} // nil when paging out is off
+	dir         string
 
 	// beforeCommit, when set (by tests only), runs between a write's read of
 	// the current version and its commit.
@@ -129,6 +131,15 @@ func Open(opts Options) (*Store, error) {
 	if interval > 0 && !opts.InMemory {
 		s.gcDone = make(chan struct{})
 		go s.gcLoop(interval)
+	}
+	pageOut := opts.PageOutInterval
+	if pageOut == 0 {
+		pageOut = DefaultPageOutInterval
+	}
+	if pageOut > 0 && !opts.InMemory {
+		s.dir = opts.Dir
+		s.pageOutDone = make(chan struct{})
+		go s.pageOutLoop(pageOut)
 	}
 	return s, nil
 }
@@ -356,6 +367,9 @@ func (s *Store) Close() error {
 	if s.gcDone != nil {
 		<-s.gcDone
 	}
+	if s.pageOutDone != nil {
+		<-s.pageOutDone
+	}
 	// Do synchronises with SignalLog(): a log created before Close is seen.
 	s.logOnce.Do(func() {})
 	if s.sigLog != nil {
@@ -365,6 +379,25 @@ func (s *Store) Close() error {
 		return fmt.Errorf("badgerstore: close: %w", err)
 	}
 	return nil
+}
+
+// pageOutLoop pages out table mappings every interval until Close, and
+// stops for good if the kernel does not support it.
+func (s *Store) pageOutLoop(interval time.Duration) {
+	defer close(s.pageOutDone)
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stopGC:
+			return
+		case <-t.C:
+			if _, err := pageOutTables(s.dir); err != nil {
+				s.log.Warn("paging out table mappings failed; not trying again", "error", err)
+				return
+			}
+		}
+	}
 }
 
 // gcLoop runs value-log GC every interval until Close.

@@ -172,7 +172,15 @@ type Config struct {
 	// only against a crash of the process (slower).
 	SyncWrites bool `yaml:"sync_writes" env:"TRAILSPARK_SYNC_WRITES"`
 	// StoreProfile bounds Badger's memory: server | small.
-	StoreProfile         string   `yaml:"store_profile" env:"TRAILSPARK_STORE_PROFILE"`
+	StoreProfile string `yaml:"store_profile" env:"TRAILSPARK_STORE_PROFILE"`
+	// StorePageOutInterval is how often the node hands the resident pages
+	// of Badger's memory-mapped table files back to the kernel (Linux;
+	// negative: never). See docs/operations.md, Memory.
+	StorePageOutInterval Duration `yaml:"store_page_out_interval" env:"TRAILSPARK_STORE_PAGE_OUT_INTERVAL"`
+	// MemoryLimitMiB sets Go's soft memory limit for the node (0: none
+	// beyond GOMEMLIMIT's): the collector works harder instead of growing
+	// the heap past it.
+	MemoryLimitMiB       int      `yaml:"memory_limit_mib" env:"TRAILSPARK_MEMORY_LIMIT_MIB"`
 	SessionTTL           Duration `yaml:"session_ttl" env:"TRAILSPARK_SESSION_TTL"`
 	GrainIdleTimeout     Duration `yaml:"grain_idle_timeout" env:"TRAILSPARK_GRAIN_IDLE_TIMEOUT"`
 	AllowUserOrgCreation bool     `yaml:"allow_user_org_creation" env:"TRAILSPARK_ALLOW_USER_ORG_CREATION"`
@@ -205,6 +213,7 @@ func Default() Config {
 		LogFormat:            "json",
 		LogLevel:             "info",
 		StoreProfile:         "server",
+		StorePageOutInterval: Duration(10 * time.Second),
 		SessionTTL:           Duration(24 * time.Hour),
 		GrainIdleTimeout:     Duration(10 * time.Minute),
 		AllowUserOrgCreation: true,
@@ -526,6 +535,9 @@ func (c *Config) Validate() error {
 	}
 	if c.StoreProfile != "server" && c.StoreProfile != "small" {
 		add("store_profile: %q must be server or small", c.StoreProfile)
+	}
+	if c.MemoryLimitMiB != 0 && c.MemoryLimitMiB < 128 {
+		add("memory_limit_mib: %d must be 0 (no limit) or at least 128", c.MemoryLimitMiB)
 	}
 	if c.SessionTTL < Duration(time.Minute) || c.SessionTTL > Duration(90*24*time.Hour) {
 		add("session_ttl: %s must be between 1m and 2160h", time.Duration(c.SessionTTL))

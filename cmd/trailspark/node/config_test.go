@@ -23,7 +23,8 @@ func TestConfigPrecedence(t *testing.T) {
 	if err := cfg.LoadFile(file); err != nil {
 		t.Fatal(err)
 	}
-	env := map[string]string{"TRAILSPARK_DATA_DIR": "/from/env", "TRAILSPARK_SYNC_WRITES": "true", "TRAILSPARK_GRAIN_IDLE_TIMEOUT": "30s"}
+	env := map[string]string{"TRAILSPARK_DATA_DIR": "/from/env", "TRAILSPARK_SYNC_WRITES": "true", "TRAILSPARK_GRAIN_IDLE_TIMEOUT": "30s",
+		"TRAILSPARK_MEMORY_LIMIT_MIB": "900", "TRAILSPARK_STORE_PAGE_OUT_INTERVAL": "-1s"}
 	if err := cfg.LoadEnv(func(k string) (string, bool) { v, ok := env[k]; return v, ok }); err != nil {
 		t.Fatal(err)
 	}
@@ -38,6 +39,9 @@ func TestConfigPrecedence(t *testing.T) {
 		{"sync_writes from env", cfg.SyncWrites, true},
 		{"idle from env", time.Duration(cfg.GrainIdleTimeout), 30 * time.Second},
 		{"format default kept", cfg.LogFormat, "json"},
+		{"memory limit from env", cfg.MemoryLimitMiB, 900},
+		{"page-out off from env", pageOutInterval(cfg.StorePageOutInterval) < 0, true},
+		{"page-out default", pageOutInterval(Default().StorePageOutInterval), 10 * time.Second},
 	}
 	for _, c := range checks {
 		if c.got != c.want {
@@ -84,6 +88,7 @@ func TestConfigValidate(t *testing.T) {
 		{"log format", func(c *Config) { c.LogFormat = "xml" }, "log_format:"},
 		{"log level", func(c *Config) { c.LogLevel = "loud" }, "log_level:"},
 		{"store profile", func(c *Config) { c.StoreProfile = "huge" }, "store_profile:"},
+		{"memory limit", func(c *Config) { c.MemoryLimitMiB = 64 }, "memory_limit_mib:"},
 		{"session ttl", func(c *Config) { c.SessionTTL = Duration(time.Second) }, "session_ttl:"},
 		{"idle", func(c *Config) { c.GrainIdleTimeout = 0 }, "grain_idle_timeout:"},
 		{"body", func(c *Config) { c.MaxBodyBytes = 1 }, "max_body_bytes:"},

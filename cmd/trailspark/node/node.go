@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -72,6 +73,9 @@ func Start(cfg Config, log hclog.Logger) (n *Node, err error) {
 	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data_dir: %w", err)
+	}
+	if cfg.MemoryLimitMiB > 0 {
+		debug.SetMemoryLimit(int64(cfg.MemoryLimitMiB) << 20)
 	}
 	n = &Node{cfg: cfg, log: log, served: make(chan error, 1)}
 	defer func() {
@@ -213,11 +217,21 @@ func openStore(cfg Config, log hclog.Logger) (stateStore, error) {
 		profile = badgerstore.ProfileSmall
 	}
 	db, err := badgerstore.Open(badgerstore.Options{Dir: filepath.Join(cfg.DataDir, "state"),
-		SyncWrites: cfg.SyncWrites, Profile: profile, Logger: log.Named("badger")})
+		SyncWrites: cfg.SyncWrites, Profile: profile, Logger: log.Named("badger"),
+		PageOutInterval: pageOutInterval(cfg.StorePageOutInterval)})
 	if err != nil {
 		return nil, fmt.Errorf("open store in %s: %w", cfg.DataDir, err)
 	}
 	return db, nil
+}
+
+// pageOutInterval maps the setting to the store's option, where 0 means
+// the default: a setting of 0 (or less) turns paging out off.
+func pageOutInterval(d Duration) time.Duration {
+	if d <= 0 {
+		return -1
+	}
+	return time.Duration(d)
 }
 
 // clusterConfig maps the node's settings to the cluster member's.
