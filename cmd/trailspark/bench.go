@@ -177,6 +177,54 @@ func memStatus(pid int) (string, error) {
 	return fmt.Sprintf("%.1f MiB (anonymous %.1f MiB, file-backed %.1f MiB)", v["VmRSS:"], v["RssAnon:"], v["RssFile:"]), nil
 }
 
+// procUsage is what the kernel has counted for a process so far: CPU time
+// (user + system) and bytes it caused to be written to storage. Both are
+// steadier than throughput on a shared machine, so the bench prints them
+// per signal.
+type procUsage struct {
+	cpu          time.Duration
+	writtenBytes int64
+}
+
+func readProcUsage(pid int) (procUsage, error) {
+	var u procUsage
+	stat, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
+	if err != nil {
+		return u, err
+	}
+	// Fields after the command (which may hold spaces) start after ')';
+	// utime and stime are the 12th and 13th of them, in clock ticks
+	// (100 a second on Linux).
+	f := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+	if len(f) < 13 {
+		return u, fmt.Errorf("short /proc/%d/stat", pid)
+	}
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	u.cpu = time.Duration(ut+st) * 10 * time.Millisecond
+	io, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "io"))
+	if err != nil {
+		return u, err
+	}
+	for _, l := range strings.Split(string(io), "\n") {
+		if v, ok := strings.CutPrefix(l, "write_bytes: "); ok {
+			u.writtenBytes, _ = strconv.ParseInt(v, 10, 64)
+		}
+	}
+	return u, nil
+}
+
+// usageLine describes a process's usage between two readings for n signals.
+func usageLine(before, after procUsage, n int64) string {
+	if n == 0 {
+		return ""
+	}
+	cpu := after.cpu - before.cpu
+	wr := after.writtenBytes - before.writtenBytes
+	return fmt.Sprintf("node CPU %.1f s (%.0f µs a signal), storage writes %.0f MiB (%.0f bytes a signal)",
+		cpu.Seconds(), float64(cpu.Microseconds())/float64(n), float64(wr)/(1<<20), float64(wr)/float64(n))
+}
+
 func runBench(w io.Writer, starts, requests int) error {
 	fmt.Fprintf(w, "machine: %s/%s, %d CPUs, %s\n", runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.Version())
 	var colds []time.Duration

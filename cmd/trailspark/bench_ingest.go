@@ -264,6 +264,8 @@ func runBenchIngest(w io.Writer, dur time.Duration, conc, batch, leads int, stor
 			saveProfile(n, op, fmt.Sprintf("/debug/pprof/profile?seconds=%d", int(dur.Seconds())-1), profDir+"/cpu-batch.prof")
 		}()
 	}
+	pid := n.cmd.Process.Pid
+	u0, uerr := readProcUsage(pid)
 	b := drive(n.url+"/api/signal-staging/webhook/"+key+"/batch", conc, dur, batch, 0, batchGen(batch, leads))
 	profWG.Wait()
 	if profDir != "" {
@@ -272,7 +274,11 @@ func runBenchIngest(w io.Writer, dur time.Duration, conc, batch, leads int, stor
 	fmt.Fprintf(w, "batch ingest to durable 202, batches of %d: %.0f signals/s (%.2f of baseline), p50 %v p99 %v per request, %d errors\n",
 		batch, b.rate(), b.rate()/base.rate(), b.pct(0.5).Round(time.Millisecond), b.pct(0.99).Round(time.Millisecond), b.errors)
 	lag := waitProcessed(n, op, orgID, b.signals)
-	fmt.Fprintf(w, "processing: the %d batch signals were all processed %v after the load stopped\n", b.signals, lag.Round(time.Millisecond))
+	fmt.Fprintf(w, "processing: the %d batch signals were all processed %v after the load stopped (%.0f signals/s from the first request)\n",
+		b.signals, lag.Round(time.Millisecond), float64(b.signals)/(b.elapsed+lag).Seconds())
+	if u1, err := readProcUsage(pid); err == nil && uerr == nil {
+		fmt.Fprintf(w, "  ingest and processing of the batches: %s\n", usageLine(u0, u1, b.signals))
+	}
 
 	if profDir != "" {
 		profWG.Add(1)
@@ -281,10 +287,14 @@ func runBenchIngest(w io.Writer, dur time.Duration, conc, batch, leads int, stor
 			saveProfile(n, op, fmt.Sprintf("/debug/pprof/profile?seconds=%d", int(dur.Seconds())-1), profDir+"/cpu-single.prof")
 		}()
 	}
+	u2, uerr := readProcUsage(pid)
 	s := drive(n.url+"/api/signal-staging/webhook/"+key, conc*4, dur, 1, 0, singleGen(leads))
 	profWG.Wait()
 	fmt.Fprintf(w, "single-signal webhook, max rate: %.0f requests/s, p50 %v p99 %v, %d errors\n",
 		s.rate(), s.pct(0.5).Round(100*time.Microsecond), s.pct(0.99).Round(100*time.Microsecond), s.errors)
+	if u3, err := readProcUsage(pid); err == nil && uerr == nil {
+		fmt.Fprintf(w, "  during the phase (processing included): %s\n", usageLine(u2, u3, s.signals))
+	}
 	s2 := drive(n.url+"/api/signal-staging/webhook/"+key, conc*4, dur, 1, 5000, singleGen(leads), 25)
 	fmt.Fprintf(w, "single-signal webhook at 5,000 requests/s offered: %.0f achieved, p50 %v p99 %v\n",
 		s2.rate(), s2.pct(0.5).Round(100*time.Microsecond), s2.pct(0.99).Round(100*time.Microsecond))
