@@ -45,6 +45,7 @@ type signalLog struct {
 	// share one write (and one sync).
 	appendMu sync.Mutex
 	seq      *badger.Sequence
+	dedup    *dedupFilter
 
 	// backlog remembers each partition's last count so Backlog scans only
 	// what changed since (entries processed and entries appended), not the
@@ -68,7 +69,7 @@ const maxAttempts = 10
 
 // SignalLog returns the store's signal log.
 func (s *Store) SignalLog() store.SignalLog {
-	s.logOnce.Do(func() { s.sigLog = &signalLog{s: s} })
+	s.logOnce.Do(func() { s.sigLog = &signalLog{s: s, dedup: newDedupFilter(time.Now)} })
 	return s.sigLog
 }
 
@@ -174,10 +175,17 @@ func (l *signalLog) appendTxn(org string, recs []store.LogRecord, window time.Du
 	txn := l.s.db.NewTransaction(true)
 	defer txn.Discard()
 
+	filtered := l.dedup != nil && l.dedup.usable(window)
+	if filtered {
+		if err := l.dedup.ensureLoaded(l.s.db, org); err != nil {
+			return nil, err
+		}
+	}
 	out := make([]store.Appended, len(recs))
-	dks := make([][]byte, len(recs)) // dedup key of each new record with one
-	dupOf := make([]int, len(recs))  // for a repeat within recs: index of the first, else -1
-	firstIn := map[string]int{}      // dedup key → index of its new record in recs
+	dks := make([][]byte, len(recs))  // dedup key of each new record with one
+	dupOf := make([]int, len(recs))   // for a repeat within recs: index of the first, else -1
+	unread := make([]bool, len(recs)) // dedup key not read: the filter says it was never written
+	firstIn := map[string]int{}       // dedup key → index of its new record in recs
 	fresh := 0
 	for i, r := range recs {
 		dupOf[i] = -1
@@ -190,25 +198,20 @@ func (l *signalLog) appendTxn(org string, recs []store.LogRecord, window time.Du
 			dupOf[i] = j
 			continue
 		}
-		item, err := txn.Get(dk)
-		switch {
-		case err == nil:
-			var first uint64
-			if err := item.Value(func(v []byte) error {
-				if len(v) < headerSize+8 {
-					return errCorrupt
-				}
-				first = binary.BigEndian.Uint64(v[headerSize:])
-				return nil
-			}); err != nil {
-				return nil, err
-			}
-			out[i] = store.Appended{ID: first, Duplicate: true}
+		firstIn[string(dk)] = i
+		if filtered && !l.dedup.mayContain(dk) {
+			unread[i], dks[i] = true, dk // confirmed under appendMu below
+			fresh++
 			continue
-		case !errors.Is(err, badger.ErrKeyNotFound):
+		}
+		first, found, err := readDedupKey(txn, dk)
+		if err != nil {
 			return nil, err
 		}
-		firstIn[string(dk)] = i
+		if found {
+			out[i] = store.Appended{ID: first, Duplicate: true}
+			continue
+		}
 		dks[i] = dk
 		fresh++
 	}
@@ -220,6 +223,22 @@ func (l *signalLog) appendTxn(org string, recs []store.LogRecord, window time.Du
 	err := func() error {
 		l.appendMu.Lock()
 		defer l.appendMu.Unlock()
+		// A key the filter did not know may have been added by another
+		// append since (they add under this lock): read it now, so that
+		// Badger's conflict detection orders this append after that one.
+		for i, dk := range dks {
+			if !unread[i] || !l.dedup.mayContain(dk) {
+				continue
+			}
+			first, found, err := readDedupKey(txn, dk)
+			if err != nil {
+				return err
+			}
+			if found {
+				out[i], dks[i] = store.Appended{ID: first, Duplicate: true}, nil
+				fresh--
+			}
+		}
 		ids, err := l.nextIDs(fresh)
 		if err != nil {
 			return err
@@ -233,6 +252,9 @@ func (l *signalLog) appendTxn(org string, recs []store.LogRecord, window time.Du
 			id := ids[n]
 			n++
 			if dks[i] != nil {
+				if filtered {
+					l.dedup.add(dks[i])
+				}
 				binary.BigEndian.PutUint64(idBuf[:], id)
 				e := badger.NewEntry(dks[i], encode(1, idBuf[:]))
 				if window > 0 {
@@ -267,6 +289,27 @@ func (l *signalLog) appendTxn(org string, recs []store.LogRecord, window time.Du
 		}
 	}
 	return out, nil
+}
+
+// readDedupKey reads a dedup key: the id of the first record appended with
+// it, if it is there.
+func readDedupKey(txn *badger.Txn, dk []byte) (uint64, bool, error) {
+	item, err := txn.Get(dk)
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, err
+	}
+	var first uint64
+	err = item.Value(func(v []byte) error {
+		if len(v) < headerSize+8 {
+			return errCorrupt
+		}
+		first = binary.BigEndian.Uint64(v[headerSize:])
+		return nil
+	})
+	return first, err == nil, err
 }
 
 // ReadPartition implements store.SignalLog.
