@@ -89,10 +89,9 @@ func (f *dedupFilter) mayContain(key []byte) bool {
 	return has(f.cur, p) || has(f.prev, p)
 }
 
-// add records key in the current generation, rotating first when the
+// add records keys in the current generation, rotating first when the
 // current one is a period old.
-func (f *dedupFilter) add(key []byte) {
-	p := f.probes(key)
+func (f *dedupFilter) add(keys ...[]byte) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if now := f.now(); now.Sub(f.rotatedAt) >= dedupFilterPeriod {
@@ -101,8 +100,10 @@ func (f *dedupFilter) add(key []byte) {
 	if f.cur == nil {
 		f.cur = make([]uint64, dedupFilterBits/64)
 	}
-	for _, b := range p {
-		f.cur[b/64] |= 1 << (b % 64)
+	for _, k := range keys {
+		for _, b := range f.probes(k) {
+			f.cur[b/64] |= 1 << (b % 64)
+		}
 	}
 }
 
