@@ -1,9 +1,13 @@
 package badgerstore
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"testing"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
 
 	"github.com/trailspark/trailspark/store"
 )
@@ -20,5 +24,49 @@ func TestSignalLogKeyEncoding(t *testing.T) {
 		if got, want := idHex(c.id), fmt.Sprintf("%016x", c.id); got != want {
 			t.Errorf("idHex(%d) = %q, want %q", c.id, got, want)
 		}
+	}
+}
+
+// TestSignalLogGetOldLayout: entries appended before ids carried their
+// partition (sequential ids, an si/ key naming the partition) are still
+// found, next to new ones.
+func TestSignalLogGetOldLayout(t *testing.T) {
+	t.Parallel()
+	s, err := Open(Options{InMemory: true, Profile: ProfileSmall})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	l := s.SignalLog()
+	ctx := t.Context()
+	// id 5 in partition 3 (5 & 15 is 5: the id alone would say partition 5).
+	err = s.db.Update(func(txn *badger.Txn) error {
+		if err := txn.Set(entryKey("acme", 3, 5), encode(1, []byte("old"))); err != nil {
+			return err
+		}
+		return txn.Set(store.TenantKey("acme", "si", idHex(5)), encode(1, []byte{3}))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := l.Append(ctx, "acme", []store.LogRecord{{Partition: 9, DedupKey: "m", Data: []byte("new")}}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res[0].ID&15 != 9 {
+		t.Errorf("new id %d does not carry partition 9", res[0].ID)
+	}
+	for _, c := range []struct {
+		id   uint64
+		part int
+		data string
+	}{{5, 3, "old"}, {res[0].ID, 9, "new"}} {
+		e, err := l.Get(ctx, "acme", c.id)
+		if err != nil || e.Partition != c.part || string(e.Data) != c.data {
+			t.Errorf("Get(%d) = %+v, %v; want partition %d, %q", c.id, e, err, c.part, c.data)
+		}
+	}
+	if _, err := l.Get(ctx, "acme", 6); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("Get(missing) = %v, want ErrNotFound", err)
 	}
 }

@@ -22,7 +22,7 @@ import (
 // on every value so state scans can read any key:
 //
 //	o/{org}/sl/{pp}/{id}        entry: the encoded signal (partition pp, 2 hex)
-//	o/{org}/si/{id}             partition of id (for Get)
+//	o/{org}/si/{id}             partition of id (entries from before ids carried it; see idPartitionBits)
 //	o/{org}/sd/{sha256(key)}    id of the first record with a dedup key (TTL = window)
 //	o/{org}/sc/{pp}             partition cursor
 //	o/{org}/ss/{id}             processing status (JSON)
@@ -101,7 +101,16 @@ func hashKey(s string) string {
 	return hex.EncodeToString(h[:16])
 }
 
-// nextIDs returns n new ids. The caller holds appendMu.
+// An id carries its partition in its low bits (id = sequence number <<
+// idPartitionBits | partition), so Get finds an entry without an index.
+// Sequence numbers grow, so ids still grow in append order. Entries
+// appended before this layout have sequential ids and an o/{org}/si/{id}
+// key naming their partition, which Get falls back to.
+const idPartitionBits = 4
+
+var _ [1 << idPartitionBits]struct{} = [store.Partitions]struct{}{} // the partition fits
+
+// nextIDs returns n new sequence numbers. The caller holds appendMu.
 func (l *signalLog) nextIDs(n int) ([]uint64, error) {
 	if l.seq == nil {
 		seq, err := l.s.db.GetSequence(seqKey, 10000)
@@ -230,8 +239,13 @@ func (l *signalLog) appendTxn(org string, recs []store.LogRecord, window time.Du
 		dks[i] = dk
 		fresh++
 	}
-	if fresh == 0 {
-		return out, nil // all repeats: nothing to write
+	if fresh == 0 { // all repeats: nothing to write
+		for i, j := range dupOf {
+			if j >= 0 {
+				out[i] = store.Appended{ID: out[j].ID, Duplicate: true}
+			}
+		}
+		return out, nil
 	}
 
 	done := make(chan error, 1)
@@ -264,7 +278,7 @@ func (l *signalLog) appendTxn(org string, recs []store.LogRecord, window time.Du
 			if out[i].Duplicate || dupOf[i] >= 0 {
 				continue
 			}
-			id := ids[n]
+			id := ids[n]<<idPartitionBits | uint64(r.Partition)
 			n++
 			if dks[i] != nil {
 				binary.BigEndian.PutUint64(idBuf[:], id)
@@ -277,9 +291,6 @@ func (l *signalLog) appendTxn(org string, recs []store.LogRecord, window time.Du
 				}
 			}
 			if err := txn.Set(entryKey(org, r.Partition, id), encode(1, r.Data)); err != nil {
-				return err
-			}
-			if err := txn.Set(store.TenantKey(org, "si", idHex(id)), encode(1, []byte{byte(r.Partition)})); err != nil {
 				return err
 			}
 			out[i] = store.Appended{ID: id}
@@ -379,6 +390,14 @@ func (l *signalLog) Get(ctx context.Context, org string, id uint64) (store.LogEn
 	defer l.s.leave()
 	var e store.LogEntry
 	err := l.s.db.View(func(txn *badger.Txn) error {
+		part := int(id & (1<<idPartitionBits - 1))
+		if item, err := txn.Get(entryKey(org, part, id)); err == nil {
+			e = store.LogEntry{ID: id, Partition: part}
+			return item.Value(func(v []byte) error { _, e.Data, err = decode(v); return err })
+		} else if !errors.Is(err, badger.ErrKeyNotFound) {
+			return err
+		}
+		// An entry from before ids carried their partition.
 		item, err := txn.Get(store.TenantKey(org, "si", idHex(id)))
 		if err != nil {
 			return err

@@ -694,6 +694,12 @@ func testLogDedup(t *testing.T, h LogHarness) {
 	if res2[0] != (store.Appended{ID: first, Duplicate: true}) {
 		t.Fatalf("repeat in a later call = %+v, want duplicate of %d", res2[0], first)
 	}
+	// Only repeats, one of them twice: every one is reported (a call that
+	// writes nothing still answers for each record).
+	res2b := mustAppend(t, l, "acme", rec(4, "msg-1", "again"), rec(4, "msg-2", "again"), rec(9, "msg-1", "and again"))
+	if want := []store.Appended{{ID: first, Duplicate: true}, {ID: res[4].ID, Duplicate: true}, {ID: first, Duplicate: true}}; !slices.Equal(res2b, want) {
+		t.Fatalf("call of repeats only = %+v, want %+v", res2b, want)
+	}
 	res3 := mustAppend(t, l, "acme", rec(4, "msg-3", "third"), rec(4, "msg-2", "repeat"), rec(4, "", "no key"), rec(4, "msg-3", "repeat"))
 	if res3[0].Duplicate || res3[1] != (store.Appended{ID: res[4].ID, Duplicate: true}) || res3[2].Duplicate ||
 		res3[3] != (store.Appended{ID: res3[0].ID, Duplicate: true}) {
