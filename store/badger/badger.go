@@ -97,6 +97,8 @@ type Store struct {
 
 	logOnce sync.Once
 	sigLog  *signalLog
+
+	versions *versionCache // see versions.go
 }
 
 var _ store.StateStore = (*Store)(nil)
@@ -111,6 +113,7 @@ func Open(opts Options) (*Store, error) {
 		return nil, fmt.Errorf("badgerstore: open: %w", err)
 	}
 	s := &Store{
+		versions:  newVersionCache(),
 		db:        db,
 		log:       opts.Logger,
 		closeDone: make(chan struct{}),
@@ -219,10 +222,11 @@ func (s *Store) Save(ctx context.Context, key, value []byte, expected store.Vers
 
 	s.dropMu.RLock()
 	defer s.dropMu.RUnlock()
+	defer s.versions.lock(key)()
 	txn := s.db.NewTransaction(true)
 	defer txn.Discard()
 
-	current, err := currentVersion(txn, key)
+	current, err := s.version(txn, key)
 	if err != nil {
 		return 0, fmt.Errorf("badgerstore: save: %w", mapErr(err))
 	}
@@ -237,8 +241,10 @@ func (s *Store) Save(ctx context.Context, key, value []byte, expected store.Vers
 		s.beforeCommit()
 	}
 	if err := txn.Commit(); err != nil {
+		s.versions.forget(key)
 		return 0, commitErr("save", err)
 	}
+	s.versions.put(key, next)
 	return next, nil
 }
 
@@ -251,10 +257,11 @@ func (s *Store) Delete(ctx context.Context, key []byte, expected store.Version) 
 
 	s.dropMu.RLock()
 	defer s.dropMu.RUnlock()
+	defer s.versions.lock(key)()
 	txn := s.db.NewTransaction(true)
 	defer txn.Discard()
 
-	current, err := currentVersion(txn, key)
+	current, err := s.version(txn, key)
 	if err != nil {
 		return fmt.Errorf("badgerstore: delete: %w", mapErr(err))
 	}
@@ -271,8 +278,10 @@ func (s *Store) Delete(ctx context.Context, key []byte, expected store.Version) 
 		s.beforeCommit()
 	}
 	if err := txn.Commit(); err != nil {
+		s.versions.forget(key)
 		return commitErr("delete", err)
 	}
+	s.versions.put(key, 0)
 	return nil
 }
 
@@ -340,7 +349,9 @@ func (s *Store) DropTenant(ctx context.Context, org string) error {
 
 	s.dropMu.Lock()
 	defer s.dropMu.Unlock()
-	if err := s.db.DropPrefix(store.TenantPrefix(org)); err != nil {
+	err := s.db.DropPrefix(store.TenantPrefix(org))
+	s.versions.clear() // whether or not the drop finished, versions may be gone
+	if err != nil {
 		return fmt.Errorf("badgerstore: drop tenant: %w", mapErr(err))
 	}
 	return nil
@@ -439,6 +450,16 @@ func (s *Store) runGC() {
 
 // currentVersion is the version of key as txn sees it, 0 if absent. The read
 // puts key in txn's read set, so a concurrent write to it fails txn's commit.
+// version is key's current version: the one this process last committed,
+// else read in txn (so that Badger's conflict detection sees the read).
+// The caller holds the key's stripe (versionCache.lock).
+func (s *Store) version(txn *badger.Txn, key []byte) (store.Version, error) {
+	if v, ok := s.versions.get(key); ok {
+		return v, nil
+	}
+	return currentVersion(txn, key)
+}
+
 func currentVersion(txn *badger.Txn, key []byte) (store.Version, error) {
 	item, err := txn.Get(key)
 	if errors.Is(err, badger.ErrKeyNotFound) {
@@ -506,14 +527,29 @@ func (s *Store) SaveBatch(ctx context.Context, writes []store.Write) ([]store.Ve
 	}
 	s.dropMu.RLock()
 	defer s.dropMu.RUnlock()
+	keys := make([][]byte, len(writes))
+	for i, w := range writes {
+		keys[i] = w.Key
+	}
+	defer s.versions.lock(keys...)()
 	txn := s.db.NewTransaction(true)
 	defer txn.Discard()
 	out := make([]store.Version, len(writes))
+	// A key written twice in the batch: the second write sees the first
+	// (the cache only knows committed versions).
+	var inBatch map[string]store.Version
+	if len(writes) > 1 {
+		inBatch = make(map[string]store.Version, len(writes))
+	}
 	for i, w := range writes {
 		if !w.Delete && s.maxValue > 0 && len(w.Value) > s.maxValue {
 			return nil, fmt.Errorf("badgerstore: save batch: %d-byte value, limit %d: %w", len(w.Value), s.maxValue, ErrValueTooLarge)
 		}
-		cur, err := currentVersion(txn, w.Key)
+		cur, seen := inBatch[string(w.Key)]
+		var err error
+		if !seen {
+			cur, err = s.version(txn, w.Key)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("badgerstore: save batch: %w", mapErr(err))
 		}
@@ -527,15 +563,28 @@ func (s *Store) SaveBatch(ctx context.Context, writes []store.Write) ([]store.Ve
 				}
 			}
 			out[i] = 0
+			if inBatch != nil {
+				inBatch[string(w.Key)] = 0
+			}
 			continue
 		}
 		if err := txn.Set(w.Key, encode(cur+1, w.Value)); err != nil {
 			return nil, fmt.Errorf("badgerstore: save batch: %w", mapErr(err))
 		}
 		out[i] = cur + 1
+		if inBatch != nil {
+			inBatch[string(w.Key)] = cur + 1
+		}
+	}
+	if s.beforeCommit != nil {
+		s.beforeCommit()
 	}
 	if err := txn.Commit(); err != nil {
+		s.versions.forget(keys...)
 		return nil, commitErr("save batch", err)
+	}
+	for i, w := range writes {
+		s.versions.put(w.Key, out[i]) // in order: a key written twice keeps its last
 	}
 	return out, nil
 }

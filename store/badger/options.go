@@ -14,9 +14,9 @@ import (
 type Profile int
 
 const (
-	// ProfileServer bounds one DB to roughly 64 MiB×3 of memtables, a
-	// 256 MiB block cache and a 128 MiB index cache, with 256 MiB value-log
-	// files. Badger's own defaults leave index memory unbounded and keep five
+	// ProfileServer bounds one DB to 16 MiB×4 of memtables, a 128 MiB
+	// block cache and a 64 MiB index cache, with 256 MiB value-log files.
+	// Badger's own defaults leave index memory unbounded and keep five
 	// 64 MiB memtables (600 MiB or more per DB).
 	ProfileServer Profile = iota
 	// ProfileSmall is for tests and development: 8 MiB×2 memtables, a
@@ -121,20 +121,22 @@ func (o Options) badgerOptions() badger.Options {
 			WithValueLogFileSize(64 << 20).
 			WithNumCompactors(2)
 	default: // ProfileServer
-		// Fewer memtables than Badger's default (memory), but more level-0
-		// tables before a compaction and a 256 MiB base level: lead
-		// records are rewritten on every signal, and this way most
-		// rewrites meet and replace each other in level 0 and one big
-		// base level instead of travelling through three levels. In
+		// Many level-0 tables before a compaction and a 256 MiB base
+		// level: lead records are rewritten on every signal, and this way
+		// most rewrites meet and replace each other in level 0 and one
+		// big base level instead of travelling through three levels. In
 		// bench ingest that cut the bytes written per signal from ~7 KB
-		// to ~2.7 KB (docs/performance.md). Tables stay at Badger's 2 MiB
-		// base size: a compaction builds each table in memory, eight or
-		// more at once, so 16 MiB tables cost ~500 MB of heap.
+		// to ~3 KB (docs/performance.md). Memtables are small because
+		// Badger keeps up to eight table builders pooled, each grown to
+		// the memtable's size (32 MiB memtables held ~340 MB of heap that
+		// way); 16 × 16 MiB level-0 tables hold as much as 8 × 32 MiB.
+		// Tables stay at Badger's 2 MiB base size: a compaction builds
+		// each in memory, eight or more at once.
 		bo = bo.
-			WithMemTableSize(32 << 20).
-			WithNumMemtables(3).
-			WithNumLevelZeroTables(8).
-			WithNumLevelZeroTablesStall(24).
+			WithMemTableSize(16 << 20).
+			WithNumMemtables(4).
+			WithNumLevelZeroTables(16).
+			WithNumLevelZeroTablesStall(48).
 			WithBaseLevelSize(256 << 20).
 			WithBlockCacheSize(128 << 20).
 			WithIndexCacheSize(64 << 20).
