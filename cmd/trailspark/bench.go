@@ -214,6 +214,35 @@ func readProcUsage(pid int) (procUsage, error) {
 	return u, nil
 }
 
+// waitStoreSettled waits until the process writes less than 4 MiB/s to
+// storage (the compactions a load phase left behind have finished), at
+// most max, and returns how long it waited. A phase started earlier would
+// pay for the previous phase's compactions.
+func waitStoreSettled(pid int, max time.Duration) time.Duration {
+	start := time.Now()
+	prev, err := readProcUsage(pid)
+	if err != nil {
+		return 0
+	}
+	quiet := 0
+	for time.Since(start) < max {
+		time.Sleep(500 * time.Millisecond)
+		cur, err := readProcUsage(pid)
+		if err != nil {
+			break
+		}
+		if cur.writtenBytes-prev.writtenBytes < 2<<20 { // per half second
+			if quiet++; quiet == 2 {
+				break
+			}
+		} else {
+			quiet = 0
+		}
+		prev = cur
+	}
+	return time.Since(start)
+}
+
 // usageLine describes a process's usage between two readings for n signals.
 func usageLine(before, after procUsage, n int64) string {
 	if n == 0 {

@@ -280,6 +280,7 @@ func runBenchIngest(w io.Writer, dur time.Duration, conc, batch, leads int, stor
 		fmt.Fprintf(w, "  ingest and processing of the batches: %s\n", usageLine(u0, u1, b.signals))
 	}
 
+	fmt.Fprintf(w, "  (the store's compactions settled %v later)\n", waitStoreSettled(pid, time.Minute).Round(100*time.Millisecond))
 	if profDir != "" {
 		profWG.Add(1)
 		go func() {
