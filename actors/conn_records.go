@@ -260,7 +260,7 @@ func (c *Client) syncUpsertAccount(ctx context.Context, org, connID, ext string,
 		a.UpdatedAt = now
 		b, _ := json.Marshal(a)
 		if a.Domain != "" {
-			if err := env.putIndex(ctx, keyDomain(org, a.Domain, id), ""); err != nil {
+			if err := env.putDomain(ctx, org, a.Domain, id); err != nil {
 				return false, storeErr(err)
 			}
 		}

@@ -138,6 +138,42 @@ func (e *Env) putIndex(ctx context.Context, key []byte, value string) error {
 }
 
 // deleteIndex removes an index entry whatever its version.
+// keyDomainEpoch's version changes whenever an account's domain is indexed
+// or unindexed outside processing (the account API, CRM sync, product
+// orgs): partition processors keep domain → accounts answers until it
+// does (process.go).
+func keyDomainEpoch(org string) []byte { return store.TenantKey(org, "domv") }
+
+// putDomain indexes an account under its domain and, when that is new,
+// tells the partitions' domain caches.
+func (e *Env) putDomain(ctx context.Context, org, domain, acct string) error {
+	key := keyDomain(org, domain, acct)
+	switch _, _, err := e.Store.Load(ctx, key); {
+	case err == nil:
+		return nil // indexed already
+	case !errors.Is(err, store.ErrNotFound):
+		return err
+	}
+	if err := e.putIndex(ctx, key, ""); err != nil {
+		return err
+	}
+	return e.bumpDomainEpoch(ctx, org)
+}
+
+// deleteDomain removes an account's domain index entry and tells the
+// partitions' domain caches.
+func (e *Env) deleteDomain(ctx context.Context, org, domain, acct string) error {
+	if err := e.deleteIndex(ctx, keyDomain(org, domain, acct)); err != nil {
+		return err
+	}
+	return e.bumpDomainEpoch(ctx, org)
+}
+
+func (e *Env) bumpDomainEpoch(ctx context.Context, org string) error {
+	_, err := e.Store.SaveBatch(ctx, []store.Write{{Key: keyDomainEpoch(org), Value: []byte{}, Expected: store.AnyVersion}})
+	return err
+}
+
 func (e *Env) deleteIndex(ctx context.Context, key []byte) error {
 	for i := 0; i < 8; i++ {
 		_, v, err := e.Store.Load(ctx, key)

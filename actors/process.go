@@ -69,12 +69,15 @@ type processor struct {
 	// admin merge or its undo moves it, and checkMerges invalidates), so positive
 	// lookups are cached, keyed by the normalised identifier (computing its
 	// keyed index is an HMAC, and most signals come from known people);
-	// absence is never cached (another partition may link it). Leads are cached with their version: a stale one fails its
-	// compare-and-set and is reloaded. Domains are cached briefly: an
-	// account created through the API is seen within domainTTL.
+	// absence is never cached (another partition may link it). Leads are
+	// cached with their version: a stale one fails its compare-and-set and
+	// is reloaded. Domains are cached until an account's domain is indexed
+	// outside processing (keyDomainEpoch, checked every step): an account
+	// created through the API or a CRM sync is seen by the next step.
 	idCache     *lru[identity.Identifier, string]
 	leadCache   *lru[string, cachedLead]
 	domainCache *lru[string, cachedDomain]
+	domainEpoch store.Version // keyDomainEpoch's version as last seen
 	salt        string
 }
 
@@ -88,16 +91,19 @@ type cachedLead struct {
 
 type cachedDomain struct {
 	accounts []string
-	at       time.Time
 }
 
-const domainTTL = 5 * time.Second
+// domainCacheSize: a partition sees the domains of all its organization's
+// people (200,000 people at ten a company is 20,000 domains), and a miss
+// is a prefix scan of the store; an entry is ~150 bytes, freed when the
+// partition passivates.
+const domainCacheSize = 20000
 
 func newProcessor(env *Env, log store.SignalLog, org string, p int, rules rulesSource) *processor {
 	return &processor{env: env, log: log, org: org, partition: p, rules: rules,
 		free: identity.DefaultFreeMail(), guards: identity.DefaultGuards(), attempts: map[uint64]int{},
 		idCache: newLRU[identity.Identifier, string](50000), leadCache: newLRU[string, cachedLead](2000),
-		domainCache: newLRU[string, cachedDomain](5000)}
+		domainCache: newLRU[string, cachedDomain](domainCacheSize)}
 }
 
 // batchSize bounds one processing round. A backlog is where it matters: a
@@ -125,6 +131,9 @@ func (p *processor) step(ctx context.Context) (int, bool, error) {
 		return 0, false, err
 	}
 	if err := p.checkMerges(ctx); err != nil {
+		return 0, false, err
+	}
+	if err := p.checkDomains(ctx); err != nil {
 		return 0, false, err
 	}
 	now := p.env.now()
@@ -203,6 +212,22 @@ func (p *processor) checkMerges(ctx context.Context) error {
 		p.idCache = newLRU[identity.Identifier, string](50000)
 		p.leadCache = newLRU[string, cachedLead](2000)
 		p.mergeEpoch = epoch
+	}
+	return nil
+}
+
+// checkDomains drops the domain cache when an account's domain was indexed
+// or unindexed since the last step (env.putDomain bumps keyDomainEpoch).
+// Processing's own inferred accounts do not bump it: one is only created
+// for a domain without accounts, and absence is never cached.
+func (p *processor) checkDomains(ctx context.Context) error {
+	_, v, err := p.env.Store.Load(ctx, keyDomainEpoch(p.org))
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	if v != p.domainEpoch {
+		p.domainCache = newLRU[string, cachedDomain](domainCacheSize)
+		p.domainEpoch = v
 	}
 	return nil
 }
@@ -612,8 +637,7 @@ func (b *batch) matchAccount(ctx context.Context, s *storedSignal, leadID string
 		return nil, nil
 	}
 	if domain != "" && !b.p.free.IsFree(domain) {
-		now := b.p.env.now()
-		if cd, ok := b.p.domainCache.get(domain); ok && now.Sub(cd.at) < domainTTL {
+		if cd, ok := b.p.domainCache.get(domain); ok {
 			c.ByDomain = cd.accounts
 		} else {
 			prefix := keyDomainPrefix(org, domain)
@@ -625,7 +649,7 @@ func (b *batch) matchAccount(ctx context.Context, s *storedSignal, leadID string
 				return nil, err
 			}
 			if len(c.ByDomain) > 0 { // absence is not cached: an inferred account may be created next
-				b.p.domainCache.put(domain, cachedDomain{accounts: c.ByDomain, at: now})
+				b.p.domainCache.put(domain, cachedDomain{accounts: c.ByDomain})
 			}
 		}
 	}

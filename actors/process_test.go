@@ -78,3 +78,44 @@ func TestIdentifyTitleSetsLeadTitle(t *testing.T) {
 		})
 	}
 }
+
+// TestDomainCacheSeesNewAccounts: a partition keeps what it learned about a
+// domain across steps, and drops it when an account's domain is indexed
+// outside processing (the account API, a CRM sync): the next step's
+// signal sees both accounts (an ambiguous domain), not the cached one.
+func TestDomainCacheSeesNewAccounts(t *testing.T) {
+	ctx := context.Background()
+	env := queueEnv(t)
+	t0 := time.Date(2026, 2, 1, 0, 0, 0, 0, time.UTC)
+	noRules := func(context.Context) ([]mapping.Rule, uint64, error) { return nil, 1, nil }
+	p := newProcessor(env, env.SignalLog, mergeOrg, 0, noRules)
+	if err := env.putDomain(ctx, mergeOrg, "initech.com", "acct_initech_a"); err != nil {
+		t.Fatal(err)
+	}
+	appendMergeSigs(t, env, mergeSig{email: "ann@initech.com", at: t0})
+	drain(t, p)
+	if a := mustLead(t, env, leadOf(t, env, "ann@initech.com")).Account; a == nil || a.AccountID != "acct_initech_a" {
+		t.Fatalf("first person: %+v", a)
+	}
+	if _, ok := p.domainCache.get("initech.com"); !ok {
+		t.Fatal("the domain was not cached")
+	}
+	// A second account for the domain, as the account API would index it.
+	if err := env.putDomain(ctx, mergeOrg, "initech.com", "acct_initech_b"); err != nil {
+		t.Fatal(err)
+	}
+	appendMergeSigs(t, env, mergeSig{email: "bob@initech.com", at: t0.Add(time.Minute)})
+	drain(t, p)
+	l := mustLead(t, env, leadOf(t, env, "bob@initech.com"))
+	if l.Account != nil || l.Unmatched == "" {
+		t.Fatalf("second person after a second account: account %+v, unmatched %q; want an ambiguous domain", l.Account, l.Unmatched)
+	}
+	// Indexing an account that is indexed already changes nothing.
+	_, before, _ := env.Store.Load(ctx, keyDomainEpoch(mergeOrg))
+	if err := env.putDomain(ctx, mergeOrg, "initech.com", "acct_initech_b"); err != nil {
+		t.Fatal(err)
+	}
+	if _, after, _ := env.Store.Load(ctx, keyDomainEpoch(mergeOrg)); after != before {
+		t.Errorf("re-indexing bumped the domain epoch %d → %d", before, after)
+	}
+}

@@ -473,14 +473,14 @@ func (c *Client) refreshGroupAccount(ctx context.Context, org, id string, t grou
 		}
 		a.UpdatedAt = env.now()
 		if a.Domain != oldDomain {
-			if err := env.putIndex(ctx, keyDomain(org, a.Domain, id), ""); err != nil {
+			if err := env.putDomain(ctx, org, a.Domain, id); err != nil {
 				return false, storeErr(err)
 			}
 		}
 		b, _ := json.Marshal(a)
 		if _, err := env.Store.Save(ctx, keyAccount(org, id), b, ver); err == nil {
 			if oldDomain != "" && a.Domain != oldDomain {
-				if err := env.deleteIndex(ctx, keyDomain(org, oldDomain, id)); err != nil {
+				if err := env.deleteDomain(ctx, org, oldDomain, id); err != nil {
 					return false, storeErr(err)
 				}
 			}

@@ -295,7 +295,7 @@ func (c *Client) upsertAccount(ctx context.Context, org string, in AccountInput,
 		a.Attributes, a.Inferred, a.Source, a.UpdatedAt = in.Attributes, false, source, now
 		b, _ := json.Marshal(a)
 		if a.Domain != "" {
-			if err := env.putIndex(ctx, keyDomain(org, a.Domain, id), ""); err != nil {
+			if err := env.putDomain(ctx, org, a.Domain, id); err != nil {
 				return nil, storeErr(err)
 			}
 		}
