@@ -108,18 +108,10 @@ func (d *payloadDecoder) object(depth int) (map[string]any, bool) {
 			return nil, false
 		}
 		m[k.(string)] = v
-		d.ws()
-		if d.i >= len(d.b) {
+		if more, ok := d.sep('}'); !ok {
 			return nil, false
-		}
-		switch d.b[d.i] {
-		case ',':
-			d.i++
-		case '}':
-			d.i++
+		} else if !more {
 			return m, true
-		default:
-			return nil, false
 		}
 	}
 }
@@ -141,20 +133,30 @@ func (d *payloadDecoder) array(depth int) (any, bool) {
 			return nil, false
 		}
 		a = append(a, v)
-		d.ws()
-		if d.i >= len(d.b) {
+		if more, ok := d.sep(']'); !ok {
 			return nil, false
-		}
-		switch d.b[d.i] {
-		case ',':
-			d.i++
-		case ']':
-			d.i++
+		} else if !more {
 			return a, true
-		default:
-			return nil, false
 		}
 	}
+}
+
+// sep reads what follows a member or an element: ',' (more follow) or
+// closer (the end); anything else is not ok.
+func (d *payloadDecoder) sep(closer byte) (more, ok bool) {
+	d.ws()
+	if d.i >= len(d.b) {
+		return false, false
+	}
+	switch d.b[d.i] {
+	case ',':
+		d.i++
+		return true, true
+	case closer:
+		d.i++
+		return false, true
+	}
+	return false, false
 }
 
 // str reads a string at d.i == '"'. Plain strings (no escapes, valid

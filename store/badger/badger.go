@@ -133,7 +133,7 @@ func Open(opts Options) (*Store, error) {
 	}
 	if interval > 0 && !opts.InMemory {
 		s.gcDone = make(chan struct{})
-		go s.gcLoop(interval)
+		go s.every(interval, s.gcDone, func() bool { s.runGC(); return true })
 	}
 	pageOut := opts.PageOutInterval
 	if pageOut == 0 {
@@ -142,7 +142,7 @@ func Open(opts Options) (*Store, error) {
 	if pageOut > 0 && !opts.InMemory {
 		s.dir = opts.Dir
 		s.pageOutDone = make(chan struct{})
-		go s.pageOutLoop(pageOut)
+		go s.every(pageOut, s.pageOutDone, s.pageOut)
 	}
 	return s, nil
 }
@@ -392,10 +392,10 @@ func (s *Store) Close() error {
 	return nil
 }
 
-// pageOutLoop pages out table mappings every interval until Close, and
-// stops for good if the kernel does not support it.
-func (s *Store) pageOutLoop(interval time.Duration) {
-	defer close(s.pageOutDone)
+// every runs fn every interval until Close, or until fn returns false,
+// then closes done.
+func (s *Store) every(interval time.Duration, done chan struct{}, fn func() bool) {
+	defer close(done)
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
@@ -403,27 +403,21 @@ func (s *Store) pageOutLoop(interval time.Duration) {
 		case <-s.stopGC:
 			return
 		case <-t.C:
-			if _, err := pageOutTables(s.dir); err != nil {
-				s.log.Warn("paging out table mappings failed; not trying again", "error", err)
+			if !fn() {
 				return
 			}
 		}
 	}
 }
 
-// gcLoop runs value-log GC every interval until Close.
-func (s *Store) gcLoop(interval time.Duration) {
-	defer close(s.gcDone)
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-s.stopGC:
-			return
-		case <-t.C:
-			s.runGC()
-		}
+// pageOut pages out the table mappings; it stops the loop for good if the
+// kernel does not support it.
+func (s *Store) pageOut() bool {
+	if _, err := pageOutTables(s.dir); err != nil {
+		s.log.Warn("paging out table mappings failed; not trying again", "error", err)
+		return false
 	}
+	return true
 }
 
 // runGC rewrites value-log files while Badger finds one at least half
