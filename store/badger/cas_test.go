@@ -68,11 +68,7 @@ func TestWritersOfOneKeyAreSerialised(t *testing.T) {
 	for _, c := range cases {
 		for _, cached := range []bool{true, false} {
 			t.Run(fmt.Sprintf("%s/cached=%v", c.name, cached), func(t *testing.T) {
-				s, err := Open(Options{InMemory: true, Profile: ProfileSmall})
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer s.Close()
+				s := memStore(t)
 				if _, err := s.Save(t.Context(), key, []byte("v1"), 0); err != nil {
 					t.Fatal(err)
 				}
@@ -113,11 +109,7 @@ func TestWritersOfOneKeyAreSerialised(t *testing.T) {
 // version 1 (the cache must not remember their old versions).
 func TestVersionCacheAfterDrop(t *testing.T) {
 	t.Parallel()
-	s, err := Open(Options{InMemory: true, Profile: ProfileSmall})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := memStore(t)
 	key := []byte("o/acme/lead/1")
 	for v := store.Version(0); v < 3; v++ {
 		if _, err := s.Save(t.Context(), key, []byte("x"), v); err != nil {
@@ -136,11 +128,7 @@ func TestVersionCacheAfterDrop(t *testing.T) {
 // the first, and the cache keeps the last.
 func TestSaveBatchSameKeyTwice(t *testing.T) {
 	t.Parallel()
-	s, err := Open(Options{InMemory: true, Profile: ProfileSmall})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := memStore(t)
 	key := []byte("o/acme/k")
 	vers, err := s.SaveBatch(t.Context(), []store.Write{{Key: key, Value: []byte("a"), Expected: 0}, {Key: key, Value: []byte("b"), Expected: 1}})
 	if err != nil || vers[0] != 1 || vers[1] != 2 {
@@ -149,4 +137,15 @@ func TestSaveBatchSameKeyTwice(t *testing.T) {
 	if v, err := s.Save(t.Context(), key, []byte("c"), 2); err != nil || v != 3 {
 		t.Fatalf("Save after = v%d, %v; want v3", v, err)
 	}
+}
+
+// memStore is an in-memory store for one test, closed with it.
+func memStore(t *testing.T) *Store {
+	t.Helper()
+	s, err := Open(Options{InMemory: true, Profile: ProfileSmall})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
 }

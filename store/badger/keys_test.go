@@ -32,15 +32,11 @@ func TestSignalLogKeyEncoding(t *testing.T) {
 // found, next to new ones.
 func TestSignalLogGetOldLayout(t *testing.T) {
 	t.Parallel()
-	s, err := Open(Options{InMemory: true, Profile: ProfileSmall})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := memStore(t)
 	l := s.SignalLog()
 	ctx := t.Context()
 	// id 5 in partition 3 (5 & 15 is 5: the id alone would say partition 5).
-	err = s.db.Update(func(txn *badger.Txn) error {
+	err := s.db.Update(func(txn *badger.Txn) error {
 		if err := txn.Set(entryKey("acme", 3, 5), encode(1, []byte("old"))); err != nil {
 			return err
 		}
