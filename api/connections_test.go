@@ -208,13 +208,22 @@ func (c *connTest) waitLead(org, token, email string) map[string]any {
 
 // crmSignals counts the organization's accepted signals from source crm
 // (by scanning the signal log's processed statuses and the backlog).
+// signalTotal is how many signals the organization's log holds, counted
+// once processing has drained: while it runs, the stats' status counts and
+// backlog are read one after the other, so a signal processed in between
+// is counted twice.
 func (c *connTest) signalTotal(org, token string) int {
 	c.t.Helper()
 	var st struct {
 		Pending  int            `json:"pending"`
 		ByStatus map[string]int `json:"by_status"`
 	}
-	c.call("GET", "/api/v1/orgs/"+org+"/signals/stats", token, nil, 200, &st)
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		c.call("GET", "/api/v1/orgs/"+org+"/signals/stats", token, nil, 200, &st)
+		if st.Pending == 0 || time.Now().After(deadline) {
+			break
+		}
+	}
 	n := 0
 	for k, v := range st.ByStatus {
 		if k != "pending" {
