@@ -7,6 +7,8 @@ import (
 	"math"
 	"math/bits"
 	"time"
+
+	"github.com/trailspark/trailspark/store/wire"
 )
 
 // Lead records are rewritten on every batch that touches the lead, so their
@@ -168,31 +170,25 @@ func decodeLead(b []byte, l *Lead) error {
 	if len(b) == 0 || b[0] != leadCodecV2 {
 		return json.Unmarshal(b, l) // written before leadCodecV2
 	}
-	d := leadDecoder{b: b[1:]}
-	n := d.uvarint()
-	if d.err != nil || n > uint64(len(d.b)) {
+	d := leadDecoder{Reader: wire.NewReader(b[1:])}
+	hdr := d.Bytes()
+	if d.Bad() {
 		return errLeadCodec
 	}
-	if err := json.Unmarshal(d.b[:n], &leadHeader{Lead: l}); err != nil {
+	if err := json.Unmarshal(hdr, &leadHeader{Lead: l}); err != nil {
 		return err
 	}
-	d.b = d.b[n:]
-	ns := d.uvarint()
-	if d.err != nil || ns == 0 || ns > uint64(len(d.b))+1 {
+	ns := d.Uvarint()
+	if d.Bad() || ns == 0 || ns > uint64(d.Len())+1 {
 		return errLeadCodec
 	}
 	d.strs = make([]string, ns)
 	for i := uint64(1); i < ns; i++ {
-		m := d.uvarint()
-		if d.err != nil || m > uint64(len(d.b)) {
-			return errLeadCodec
-		}
-		d.strs[i] = string(d.b[:m])
-		d.b = d.b[m:]
+		d.strs[i] = string(d.Bytes())
 	}
-	flags := d.byte()
-	nt := d.uvarint()
-	if d.err != nil || nt > uint64(len(d.b)) {
+	flags := d.Byte()
+	nt := d.Uvarint()
+	if d.Bad() || nt > uint64(d.Len()) {
 		return errLeadCodec
 	}
 	l.Timeline = nil
@@ -201,11 +197,11 @@ func decodeLead(b []byte, l *Lead) error {
 	}
 	var prevID uint64
 	var prevSec int64
-	for i := uint64(0); i < nt && d.err == nil; i++ {
+	for i := uint64(0); i < nt && !d.Bad(); i++ {
 		var t TimelineEntry
-		f := d.byte()
+		f := d.Byte()
 		t.HighIntent = f&entHighIntent != 0
-		t.SignalID = prevID + uint64(d.varint())
+		t.SignalID = prevID + uint64(d.Varint())
 		prevID = t.SignalID
 		t.At, prevSec = d.time(f, prevSec)
 		t.Source, t.Event, t.Type = d.str(), d.str(), d.str()
@@ -215,8 +211,8 @@ func decodeLead(b []byte, l *Lead) error {
 			l.Timeline[i] = t
 		}
 	}
-	nw := d.uvarint()
-	if d.err != nil || nw > uint64(len(d.b)) {
+	nw := d.Uvarint()
+	if d.Bad() || nw > uint64(d.Len()) {
 		return errLeadCodec
 	}
 	l.Window = nil
@@ -224,10 +220,10 @@ func decodeLead(b []byte, l *Lead) error {
 		l.Window = make([]WindowSignal, nw)
 	}
 	prevID, prevSec = 0, 0
-	for i := uint64(0); i < nw && d.err == nil; i++ {
-		f := d.byte()
+	for i := uint64(0); i < nw && !d.Bad(); i++ {
+		f := d.Byte()
 		if f&entRef != 0 {
-			j := d.uvarint()
+			j := d.Uvarint()
 			if j >= uint64(len(l.Timeline)) {
 				return errLeadCodec
 			}
@@ -236,16 +232,13 @@ func decodeLead(b []byte, l *Lead) error {
 		}
 		w := &l.Window[i]
 		w.HighIntent = f&entHighIntent != 0
-		w.SignalID = prevID + uint64(d.varint())
+		w.SignalID = prevID + uint64(d.Varint())
 		prevID = w.SignalID
 		w.At, prevSec = d.time(f, prevSec)
 		w.Type, w.Rule = d.str(), d.str()
 		w.Weight, w.HalfLifeH = d.float(), d.float()
 	}
-	if d.err != nil {
-		return d.err
-	}
-	if len(d.b) != 0 {
+	if d.Bad() || d.Len() != 0 {
 		return errLeadCodec
 	}
 	return nil
@@ -352,72 +345,41 @@ func (e *leadEncoder) time(t time.Time, f byte, prev int64) int64 {
 	return sec
 }
 
+// leadDecoder reads a compact lead record: wire's reads plus the record's
+// string table, floats and times.
 type leadDecoder struct {
-	b    []byte
+	wire.Reader
 	strs []string
-	err  error
-}
-
-func (d *leadDecoder) fail() { d.err, d.b = errLeadCodec, nil }
-
-func (d *leadDecoder) byte() byte {
-	if len(d.b) == 0 {
-		d.fail()
-		return 0
-	}
-	c := d.b[0]
-	d.b = d.b[1:]
-	return c
-}
-
-func (d *leadDecoder) uvarint() uint64 {
-	v, n := binary.Uvarint(d.b)
-	if n <= 0 {
-		d.fail()
-		return 0
-	}
-	d.b = d.b[n:]
-	return v
-}
-
-func (d *leadDecoder) varint() int64 {
-	v, n := binary.Varint(d.b)
-	if n <= 0 {
-		d.fail()
-		return 0
-	}
-	d.b = d.b[n:]
-	return v
 }
 
 func (d *leadDecoder) str() string {
-	i := d.uvarint()
+	i := d.Uvarint()
 	if i >= uint64(len(d.strs)) {
-		d.fail()
+		d.Fail()
 		return ""
 	}
 	return d.strs[i]
 }
 
 func (d *leadDecoder) float() float64 {
-	return math.Float64frombits(bits.ReverseBytes64(d.uvarint()))
+	return math.Float64frombits(bits.ReverseBytes64(d.Uvarint()))
 }
 
 func (d *leadDecoder) time(f byte, prev int64) (time.Time, int64) {
 	if f&entZeroTime != 0 {
 		return time.Time{}, prev
 	}
-	sec := prev + d.varint()
-	ns := d.uvarint()
+	sec := prev + d.Varint()
+	ns := d.Uvarint()
 	if ns >= 1e9 {
-		d.fail()
+		d.Fail()
 		return time.Time{}, prev
 	}
 	t := time.Unix(sec, int64(ns)).UTC()
 	if f&entZone != 0 {
-		off := d.varint()
+		off := d.Varint()
 		if off < -24*3600 || off > 24*3600 {
-			d.fail()
+			d.Fail()
 			return time.Time{}, prev
 		}
 		t = t.In(time.FixedZone("", int(off)))

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/trailspark/trailspark/store"
+	"github.com/trailspark/trailspark/store/wire"
 )
 
 // A signal's processing status is written once per signal processed, so
@@ -64,72 +65,26 @@ func decodeStatus(b []byte) (store.SignalStatus, error) {
 	if len(b) == 0 || b[0] != statusCodecV1 {
 		return st, errBadStatus
 	}
-	d := statusDecoder{b: b[1:]}
-	st.ID = d.uvarint()
-	code := d.byte()
+	d := wire.NewReader(b[1:])
+	str := func() string { return string(d.Bytes()) }
+	st.ID = d.Uvarint()
+	code := d.Byte()
 	switch {
 	case code == statusSpelled:
-		st.Status = d.string()
+		st.Status = str()
 	case int(code) < len(statusCodes):
 		st.Status = statusCodes[code]
 	default:
-		d.bad = true
+		d.Fail()
 	}
-	st.RuleID, st.LeadID, st.AccountID, st.Error = d.string(), d.string(), d.string(), d.string()
-	st.Attempts = int(d.varint())
-	if d.byte() == 1 {
-		sec := d.varint()
-		st.ProcessedAt = time.Unix(sec, int64(d.uvarint())).UTC()
+	st.RuleID, st.LeadID, st.AccountID, st.Error = str(), str(), str(), str()
+	st.Attempts = int(d.Varint())
+	if d.Byte() == 1 {
+		sec := d.Varint()
+		st.ProcessedAt = time.Unix(sec, int64(d.Uvarint())).UTC()
 	}
-	if d.bad || len(d.b) != 0 {
+	if d.Bad() || d.Len() != 0 {
 		return store.SignalStatus{}, errBadStatus
 	}
 	return st, nil
-}
-
-// statusDecoder reads fields; any shortfall sets bad (checked once at the end).
-type statusDecoder struct {
-	b   []byte
-	bad bool
-}
-
-func (d *statusDecoder) uvarint() uint64 {
-	v, n := binary.Uvarint(d.b)
-	if n <= 0 {
-		d.bad, d.b = true, nil
-		return 0
-	}
-	d.b = d.b[n:]
-	return v
-}
-
-func (d *statusDecoder) varint() int64 {
-	v, n := binary.Varint(d.b)
-	if n <= 0 {
-		d.bad, d.b = true, nil
-		return 0
-	}
-	d.b = d.b[n:]
-	return v
-}
-
-func (d *statusDecoder) byte() byte {
-	if len(d.b) == 0 {
-		d.bad = true
-		return 0
-	}
-	c := d.b[0]
-	d.b = d.b[1:]
-	return c
-}
-
-func (d *statusDecoder) string() string {
-	n := d.uvarint()
-	if d.bad || n > uint64(len(d.b)) {
-		d.bad, d.b = true, nil
-		return ""
-	}
-	s := string(d.b[:n])
-	d.b = d.b[n:]
-	return s
 }
