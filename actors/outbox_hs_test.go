@@ -2,7 +2,6 @@ package actors
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -12,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/trailspark/trailspark/engine/credential"
 	"github.com/trailspark/trailspark/engine/outbox"
 	"github.com/trailspark/trailspark/engine/score"
 	"github.com/trailspark/trailspark/sdk/connector"
@@ -160,19 +158,10 @@ func TestHubSpotWriteBackThroughConnector(t *testing.T) {
 		return "hubspot", connector.Config{BaseURL: srv.URL, Credentials: map[string]string{"access_token": "hs-token"}}, nil
 	})
 
-	yes := true
-	pf, conn := "trailspark_propensity", "conn_hs"
-	id, _ := credential.NewID(rand.Reader, "dst_")
-	d := &Destination{ID: id, Kind: outbox.KindHubSpot, SendEvaluations: true, ScoreBand: 5}
 	fields := map[string]outbox.ObjectFields{"contacts": {Score: "trailspark_score", Grade: "trailspark_grade",
 		Reasoning: "trailspark_reasoning", EvaluationDate: "trailspark_evaluation_date"}}
-	if _, err := c.applyDestination(t.Context(), obxOrg, d, DestinationInput{ConnectionID: &conn, Fields: fields,
-		PropensityField: &pf, CreateIfNotFound: &yes, CreateGrades: []string{"hot"}}, true); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.saveDestination(t.Context(), obxOrg, d, 0); err != nil {
-		t.Fatal(err)
-	}
+	conn := "conn_hs"
+	d := crmDestination(t, c, outbox.KindHubSpot, conn, "trailspark_propensity", fields)
 	bad := map[string]outbox.ObjectFields{"contacts": {Score: "no_such_property"}}
 	if _, err := c.applyDestination(t.Context(), obxOrg, &Destination{Kind: outbox.KindHubSpot}, DestinationInput{ConnectionID: &conn, Fields: bad}, true); err == nil ||
 		!strings.Contains(err.Error(), "no_such_property") {
@@ -180,10 +169,7 @@ func TestHubSpotWriteBackThroughConnector(t *testing.T) {
 	}
 
 	acct := Account{ID: "acct_hs", Name: "Globex", ExternalID: "9001"}
-	buf, _ := json.Marshal(acct)
-	if _, err := env.Store.Save(t.Context(), keyAccount(obxOrg, acct.ID), buf, 0); err != nil {
-		t.Fatal(err)
-	}
+	saveAccount(t, env, acct)
 	evs := []*Evaluation{
 		evaluateForTest(t, env, &Lead{ID: "lead_k", Email: "known@globex.com"}, score.GradeWarm, 45, "Warm (score 45): pricing page viewed today (+0.8).", "acct_hs"),
 		evaluateForTest(t, env, &Lead{ID: "lead_i", Email: "other@globex.com", Identifiers: []LeadIdentifier{{Kind: "crm_id", Value: "777"}}},

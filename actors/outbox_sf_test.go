@@ -2,7 +2,6 @@ package actors
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -16,7 +15,6 @@ import (
 	"time"
 
 	"github.com/trailspark/trailspark/engine/clocktest"
-	"github.com/trailspark/trailspark/engine/credential"
 	"github.com/trailspark/trailspark/engine/outbox"
 	"github.com/trailspark/trailspark/engine/score"
 	"github.com/trailspark/trailspark/plugins/host"
@@ -132,10 +130,6 @@ func (f *fakeSalesforce) byEmail(email string) (string, map[string]any) {
 	return "", nil
 }
 
-// TestSalesforceWriteBackThroughConnector: evaluations reach a fake
-// Salesforce through the real connector binary: Contacts for converted
-// people (never the converted Lead), Leads otherwise, a new Lead for a hot
-// unknown person, the propensity on the Account.
 // outboxEnvWithConnector is outboxEnv with the real connector binary of
 // plugins/<name> (built into a temporary plugins directory) behind a host.
 func outboxEnvWithConnector(t *testing.T, name string) (*Env, *Client, *clocktest.Clock) {
@@ -158,6 +152,10 @@ func outboxEnvWithConnector(t *testing.T, name string) (*Env, *Client, *clocktes
 	return env, c, clk
 }
 
+// TestSalesforceWriteBackThroughConnector: evaluations reach a fake
+// Salesforce through the real connector binary: Contacts for converted
+// people (never the converted Lead), Leads otherwise, a new Lead for a hot
+// unknown person, the propensity on the Account.
 func TestSalesforceWriteBackThroughConnector(t *testing.T) {
 	env, c, clk := outboxEnvWithConnector(t, "salesforce")
 
@@ -174,17 +172,8 @@ func TestSalesforceWriteBackThroughConnector(t *testing.T) {
 		return "salesforce", connector.Config{BaseURL: srv.URL, Credentials: map[string]string{"access_token": "tok"}}, nil
 	})
 
-	yes := true
-	pf, conn := "TrailSpark_Propensity__c", "conn_1"
-	id, _ := credential.NewID(rand.Reader, "dst_")
-	d := &Destination{ID: id, Kind: outbox.KindSalesforce, SendEvaluations: true, ScoreBand: 5}
-	if _, err := c.applyDestination(t.Context(), obxOrg, d, DestinationInput{ConnectionID: &conn, Fields: sfFields(),
-		PropensityField: &pf, CreateIfNotFound: &yes, CreateGrades: []string{"hot"}}, true); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.saveDestination(t.Context(), obxOrg, d, 0); err != nil {
-		t.Fatal(err)
-	}
+	conn := "conn_1"
+	d := crmDestination(t, c, outbox.KindSalesforce, conn, "TrailSpark_Propensity__c", sfFields())
 	bad := sfFields()
 	bad["Lead"] = outbox.ObjectFields{Score: "Nope__c"}
 	if _, err := c.applyDestination(t.Context(), obxOrg, &Destination{Kind: outbox.KindSalesforce}, DestinationInput{ConnectionID: &conn, Fields: bad}, true); err == nil ||
@@ -193,10 +182,7 @@ func TestSalesforceWriteBackThroughConnector(t *testing.T) {
 	}
 
 	acct := Account{ID: "acct_1", Name: "Globex", ExternalID: "001000000000009AAA"}
-	buf, _ := json.Marshal(acct)
-	if _, err := env.Store.Save(t.Context(), keyAccount(obxOrg, acct.ID), buf, 0); err != nil {
-		t.Fatal(err)
-	}
+	saveAccount(t, env, acct)
 	evs := []*Evaluation{
 		evaluateForTest(t, env, &Lead{ID: "lead_c", Email: "conv@globex.com"}, score.GradeHot, 85, "Hot (score 85): demo requested today (+2.0).", "acct_1"),
 		evaluateForTest(t, env, &Lead{ID: "lead_l", Email: "open@globex.com"}, score.GradeWarm, 45, "Warm (score 45): pricing page viewed today (+0.8).", ""),

@@ -379,22 +379,10 @@ func TestCRMDestinationValidation(t *testing.T) {
 
 func TestOutboxSalesforceWriteBack(t *testing.T) {
 	env, c, clk, f := crmSetup(t)
-	yes := true
-	pf, conn := "TrailSpark_Propensity__c", "conn_1"
-	id, _ := credential.NewID(rand.Reader, "dst_")
-	d := &Destination{ID: id, Kind: outbox.KindSalesforce, SendEvaluations: true, ScoreBand: 5}
-	if _, err := c.applyDestination(t.Context(), obxOrg, d, DestinationInput{ConnectionID: &conn, Fields: sfFields(),
-		PropensityField: &pf, CreateIfNotFound: &yes, CreateGrades: []string{"hot"}}, true); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.saveDestination(t.Context(), obxOrg, d, 0); err != nil {
-		t.Fatal(err)
-	}
+	conn := "conn_1"
+	d := crmDestination(t, c, outbox.KindSalesforce, conn, "TrailSpark_Propensity__c", sfFields())
 	acct := Account{ID: "acct_1", Name: "Globex", ExternalID: "001000000000009"}
-	buf, _ := json.Marshal(acct)
-	if _, err := env.Store.Save(t.Context(), keyAccount(obxOrg, acct.ID), buf, 0); err != nil {
-		t.Fatal(err)
-	}
+	saveAccount(t, env, acct)
 	p, _ := json.Marshal(propensityEntry{IntentScore: 90, FitScore: 80, At: clk.Now()})
 	_, _ = env.Store.Save(t.Context(), keyPropensity(obxOrg, acct.ID, "lead_other"), p, 0)
 
@@ -558,8 +546,7 @@ func TestOutboxHubSpotWriteBack(t *testing.T) {
 		t.Fatal(err)
 	}
 	acct := Account{ID: "acct_h", Name: "Globex", ExternalID: "9001"}
-	buf, _ := json.Marshal(acct)
-	_, _ = env.Store.Save(t.Context(), keyAccount(obxOrg, acct.ID), buf, 0)
+	saveAccount(t, env, acct)
 
 	known := evaluateForTest(t, env, &Lead{ID: "lead_k", Email: "known@globex.com"}, score.GradeWarm, 45, "pricing", "acct_h")
 	byID := evaluateForTest(t, env, &Lead{ID: "lead_i", Email: "i@globex.com", Identifiers: []LeadIdentifier{{Kind: "crm_id", Value: "777"}}}, score.GradeCold, 5, "quiet", "")
@@ -844,5 +831,32 @@ func TestOutboxFlushConflict(t *testing.T) {
 	}
 	if len(r.pending) != 0 {
 		t.Errorf("%d groups left pending", len(r.pending))
+	}
+}
+
+// crmDestination creates and saves a CRM write-back destination of kind
+// through conn: evaluations into fields, the account propensity into
+// propensity, and new records for hot people the CRM does not know.
+func crmDestination(t *testing.T, c *Client, kind, conn, propensity string, fields map[string]outbox.ObjectFields) *Destination {
+	t.Helper()
+	yes := true
+	id, _ := credential.NewID(rand.Reader, "dst_")
+	d := &Destination{ID: id, Kind: kind, SendEvaluations: true, ScoreBand: 5}
+	if _, err := c.applyDestination(t.Context(), obxOrg, d, DestinationInput{ConnectionID: &conn, Fields: fields,
+		PropensityField: &propensity, CreateIfNotFound: &yes, CreateGrades: []string{"hot"}}, true); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.saveDestination(t.Context(), obxOrg, d, 0); err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// saveAccount stores an account record as the account API does.
+func saveAccount(t *testing.T, env *Env, acct Account) {
+	t.Helper()
+	buf, _ := json.Marshal(acct)
+	if _, err := env.Store.Save(t.Context(), keyAccount(obxOrg, acct.ID), buf, 0); err != nil {
+		t.Fatal(err)
 	}
 }
