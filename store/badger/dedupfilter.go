@@ -32,8 +32,8 @@ type dedupFilter struct {
 	rotatedAt time.Time
 	now       func() time.Time
 
-	loadMu sync.Mutex
-	loaded map[string]bool // organizations whose stored keys are in the filter
+	loadMu sync.Mutex // held while an organization's keys load
+	loaded sync.Map   // organization → true once its stored keys are in the filter
 }
 
 const (
@@ -49,7 +49,7 @@ const (
 func newDedupFilter(now func() time.Time) *dedupFilter {
 	// The bit sets are allocated by the first add (many stores, in tests
 	// and tools, never append with a dedup key).
-	return &dedupFilter{seed: maphash.MakeSeed(), rotatedAt: now(), now: now, loaded: map[string]bool{}}
+	return &dedupFilter{seed: maphash.MakeSeed(), rotatedAt: now(), now: now}
 }
 
 // usable reports whether keys written with this dedup window may be
@@ -111,9 +111,12 @@ func (f *dedupFilter) add(keys ...[]byte) {
 // process (keys written before a restart must still be found). Appends of
 // the organization wait for it.
 func (f *dedupFilter) ensureLoaded(db *badger.DB, org string) error {
+	if _, ok := f.loaded.Load(org); ok {
+		return nil // every append after the first: no lock
+	}
 	f.loadMu.Lock()
 	defer f.loadMu.Unlock()
-	if f.loaded[org] {
+	if _, ok := f.loaded.Load(org); ok {
 		return nil
 	}
 	prefix := append(store.TenantKey(org, "sd"), '/')
@@ -131,6 +134,6 @@ func (f *dedupFilter) ensureLoaded(db *badger.DB, org string) error {
 	if err != nil {
 		return err
 	}
-	f.loaded[org] = true
+	f.loaded.Store(org, true)
 	return nil
 }

@@ -239,13 +239,18 @@ func (l *signalLog) appendTxn(org string, recs []store.LogRecord, window time.Du
 		dks[i] = dk
 		fresh++
 	}
-	if fresh == 0 { // all repeats: nothing to write
+	// A repeat within recs answers as its first occurrence, once that has
+	// its answer.
+	answerRepeats := func() []store.Appended {
 		for i, j := range dupOf {
 			if j >= 0 {
 				out[i] = store.Appended{ID: out[j].ID, Duplicate: true}
 			}
 		}
-		return out, nil
+		return out
+	}
+	if fresh == 0 { // all repeats: nothing to write
+		return answerRepeats(), nil
 	}
 
 	done := make(chan error, 1)
@@ -315,12 +320,7 @@ func (l *signalLog) appendTxn(org string, recs []store.LogRecord, window time.Du
 	if err := <-done; err != nil {
 		return nil, err
 	}
-	for i, j := range dupOf {
-		if j >= 0 {
-			out[i] = store.Appended{ID: out[j].ID, Duplicate: true}
-		}
-	}
-	return out, nil
+	return answerRepeats(), nil
 }
 
 // readDedupKey reads a dedup key: the id of the first record appended with
