@@ -61,11 +61,11 @@ func parseBatch(body []byte) (*Batch, *errs.Error) {
 	if c == 0 {
 		return nil, errs.Invalid("", CodeMalformedJSON, "the body is empty: a batch is a JSON array or {\"batch\": [...]}")
 	}
-	if !json.Valid(body) {
+	if !validJSON(body) {
 		return nil, malformed("", body)
 	}
 	// Items are skipped without a depth limit of their own (Normalize checks
-	// each); the wrapper's own nesting is bounded by json.Valid.
+	// each); the wrapper's own nesting is bounded by validJSON.
 	s := scanner{b: body, i: at, maxDepth: math.MaxInt32}
 	out := &Batch{}
 	switch c {
@@ -145,7 +145,7 @@ func parseBatch(body []byte) (*Batch, *errs.Error) {
 	return out, nil
 }
 
-// internalScan reports a walker failure on input json.Valid accepted; it
+// internalScan reports a walker failure on input validJSON accepted; it
 // cannot happen, but must not be a panic or a nil.
 func internalScan(err error) *errs.Error {
 	return errs.Invalid("", CodeMalformedJSON, "malformed JSON (%v)", err)

@@ -163,7 +163,7 @@ func (b *BulkReader) nextLine() ([]byte, int, error) {
 			}
 			continue
 		}
-		if !json.Valid(item) {
+		if !validJSON(item) {
 			e := malformed("", item)
 			e.Message = fmt.Sprintf("line %d: %s", b.line, e.Message)
 			return nil, b.line, e

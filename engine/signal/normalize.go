@@ -122,7 +122,7 @@ func (n *normalizer) parse(validated bool) *errs.Error {
 	if c == 0 {
 		return errs.Invalid("", CodeMalformedJSON, "the body is empty: a signal is a JSON object")
 	}
-	if !validated && !json.Valid(n.b) {
+	if !validated && !validJSON(n.b) {
 		return malformed("", n.b)
 	}
 	if c != '{' {
@@ -134,7 +134,7 @@ func (n *normalizer) parse(validated bool) *errs.Error {
 		return nil
 	case errTooDeep:
 		return tooDeep()
-	default: // cannot happen after json.Valid (or for input validated before)
+	default: // cannot happen after validJSON (or for input validated before)
 		return errs.Invalid("", CodeMalformedJSON, "malformed JSON at byte %d", s.i)
 	}
 }

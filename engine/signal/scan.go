@@ -5,10 +5,10 @@ import (
 	"errors"
 )
 
-// This file holds a small walker over JSON that encoding/json has already
-// validated (json.Valid). Decoding a signal into map[string]any costs tens
-// of allocations; Normalize needs a dozen values at known places, so it
-// validates with json.Valid (no allocation), then walks the bytes once,
+// This file holds a small walker over JSON already validated (validJSON,
+// which answers as encoding/json.Valid does). Decoding a signal into
+// map[string]any costs tens of allocations; Normalize needs a dozen values at known places, so it
+// validates with validJSON (no allocation), then walks the bytes once,
 // remembering where the interesting values are (spans) and measuring the
 // nesting depth. Only the values actually used are decoded.
 //
