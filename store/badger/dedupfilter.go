@@ -39,11 +39,39 @@ type dedupFilter struct {
 const (
 	// dedupFilterPeriod: see dedupFilter. The ingest path's window is 24 h.
 	dedupFilterPeriod = 24 * time.Hour
-	// dedupFilterBits per generation (4 MiB): with six probes, ~1% false
-	// positives at 3 million keys a generation. More keys only raise the
-	// false-positive rate, which costs reads, never correctness.
-	dedupFilterBits  = 1 << 25
-	dedupFilterProbe = 6
+
+	// The filter is cache-line blocked: a key's hash picks one block of
+	// dedupFilterBlockWords words (512 bits, one 64-byte cache line) and
+	// all of its probes test or set bits of that block, so mayContain
+	// touches one line per generation and add one, where probes spread
+	// over the whole 4 MiB bit set cost a cache miss each.
+	//
+	// The probes are split: one bit in each of the block's eight words,
+	// its position the next 6 hash bits. The 64-bit hash is spent exactly:
+	// 16 bits pick one of 2^16 blocks, 8×6 bits the probes, so one hash per
+	// key, with no second hash or derived positions. Eight probes: with the
+	// block fixed, each probe is a word load and a mask, with no branch
+	// between them; and at this size eight split probes do as well as the
+	// best plain blocked filter.
+	//
+	// False positives at 3 million keys a generation (11.2 bits a key):
+	// a block holds Poisson(λ = 3e6 / 2^16 ≈ 45.8) keys, and a block with j
+	// keys answers yes for an absent key with probability
+	// (1 − (1 − 1/64)^j)^8, so the rate is
+	// Σ_j Poisson(j; λ)·(1 − (1 − 1/64)^j)^8 ≈ 0.60% a generation
+	// (mayContain checks two: ≈ 1.2% when both are full). For comparison,
+	// the standard blocked-Bloom approximation, 512-bit blocks and k
+	// probes anywhere in the block, Σ_j Poisson(j; λ)·(1 − (1 − 1/512)^(kj))^k,
+	// gives 0.60% for k = 6, 0.57% for k = 7 (the best), 0.58% for k = 8,
+	// and the unblocked filter this one replaced (1 − e^(−6n/m))^6 = 0.51%.
+	// More keys only raise the false-positive rate, which costs reads,
+	// never correctness.
+	dedupFilterBlockHashBits = 16
+	dedupFilterBlockWords    = 8
+	dedupFilterBlocks        = 1 << dedupFilterBlockHashBits
+	// dedupFilterBits per generation: 2^25 bits, 4 MiB.
+	dedupFilterBits  = dedupFilterBlocks * dedupFilterBlockWords * 64
+	dedupFilterProbe = dedupFilterBlockWords // one bit a word
 )
 
 func newDedupFilter(now func() time.Time) *dedupFilter {
@@ -58,27 +86,43 @@ func (f *dedupFilter) usable(window time.Duration) bool {
 	return window > 0 && window <= dedupFilterPeriod
 }
 
-// probes derives the bit positions of key (double hashing).
-func (f *dedupFilter) probes(key []byte) [dedupFilterProbe]uint32 {
+// dedupProbes is where a key's bits are, in either generation: the first
+// word of its block and the bit to find in each of the block's words.
+type dedupProbes struct {
+	word uint32
+	mask [dedupFilterProbe]uint64
+}
+
+// probes hashes key once (mayContain checks both generations with it).
+func (f *dedupFilter) probes(key []byte) dedupProbes {
 	h := maphash.Bytes(f.seed, key)
-	h1, h2 := uint32(h), uint32(h>>32)|1
-	var p [dedupFilterProbe]uint32
-	for i := range p {
-		p[i] = (h1 + uint32(i)*h2) % dedupFilterBits
+	p := dedupProbes{word: uint32(h>>(64-dedupFilterBlockHashBits)) * dedupFilterBlockWords}
+	for i := range p.mask {
+		p.mask[i] = 1 << (h >> (6 * i) & 63)
 	}
 	return p
 }
 
-func has(bits []uint64, p [dedupFilterProbe]uint32) bool {
+// block is p's block of bits: 8 words starting at a multiple of 8 words
+// from the slice's start. make aligns a []uint64 to only 8 bytes, which
+// is enough for the blocking to pay: 64 contiguous bytes span at most two
+// cache lines wherever they start. In practice they span one: the runtime
+// gives an object larger than 32 KiB (a bit set is 4 MiB) its own run of
+// pages, so the slice starts on a page boundary and every block on a line.
+func (p *dedupProbes) block(bits []uint64) *[dedupFilterBlockWords]uint64 {
+	return (*[dedupFilterBlockWords]uint64)(bits[p.word : p.word+dedupFilterBlockWords])
+}
+
+func has(bits []uint64, p *dedupProbes) bool {
 	if bits == nil {
 		return false
 	}
-	for _, b := range p {
-		if bits[b/64]&(1<<(b%64)) == 0 {
-			return false
-		}
+	b := p.block(bits)
+	var missing uint64
+	for i, m := range p.mask {
+		missing |= m &^ b[i]
 	}
-	return true
+	return missing == 0
 }
 
 // mayContain reports whether key may have been added.
@@ -86,7 +130,7 @@ func (f *dedupFilter) mayContain(key []byte) bool {
 	p := f.probes(key)
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return has(f.cur, p) || has(f.prev, p)
+	return has(f.cur, &p) || has(f.prev, &p)
 }
 
 // add records keys in the current generation, rotating first when the
@@ -101,8 +145,10 @@ func (f *dedupFilter) add(keys ...[]byte) {
 		f.cur = make([]uint64, dedupFilterBits/64)
 	}
 	for _, k := range keys {
-		for _, b := range f.probes(k) {
-			f.cur[b/64] |= 1 << (b % 64)
+		p := f.probes(k)
+		b := p.block(f.cur)
+		for i, m := range p.mask {
+			b[i] |= m
 		}
 	}
 }
