@@ -6,11 +6,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/bits"
 	"time"
 	"unicode/utf8"
 
 	"github.com/trailspark/trailspark/engine/errs"
 	"github.com/trailspark/trailspark/store"
+	"github.com/trailspark/trailspark/store/wire"
 )
 
 // storedSignal is a log entry's encoding: the normalised fields plus the
@@ -197,17 +199,84 @@ func notFoundIf(err error, noun string) error {
 	return storeErr(err)
 }
 
-// Stored signals are framed as: version byte 1, uvarint length of the
-// header JSON (the normalised fields), the header, then the payload bytes
-// as received. Keeping the payload outside the JSON means processing
-// parses it once (for the rules), not twice (once inside the record).
-const storedSignalV1 = 1
+// Stored signals come in two framings, told apart by their first byte.
+//
+// Version 2 (written by encodeStoredSignal): a uvarint bit set of the
+// string fields present, each present field as a uvarint length and its
+// bytes (in storedSignalFields order), the timestamp and the receipt time
+// as varint Unix seconds and uvarint nanoseconds, then the payload bytes as
+// received. Binary because every accepted signal is written once and read
+// by processing once: the JSON header was ~230 of a typical entry's ~560
+// bytes, and bytes are what the store's write path (log, memtable,
+// flushes, compactions) pays for.
+//
+// Version 1: uvarint length of a JSON header (the normalised fields), the
+// header, then the payload. Entries written before version 2 look like
+// this, and it is still written for the rare signal version 2 would not
+// read back identically (a string that is not valid UTF-8, which JSON
+// stores with U+FFFD; a time outside UTC).
+//
+// Keeping the payload outside the header means processing parses it once
+// (for the rules), not twice.
+const (
+	storedSignalV1 = 1
+	storedSignalV2 = 2
+)
+
+// storedSignalFields lists the string fields of version 2, in order; bit i
+// of the field set is field i.
+func storedSignalFields(s *storedSignal) [13]*string {
+	return [...]*string{&s.Source, &s.Type, &s.Event, &s.Email, &s.UserID, &s.AnonymousID, &s.CRMID, &s.MapID,
+		&s.ProductUserID, &s.MktLeadID, &s.GroupID, &s.MessageID, &s.KeyID}
+}
 
 func encodeStoredSignal(s *storedSignal) ([]byte, error) {
-	// The header is written by hand (every accepted signal pays for it,
-	// and encoding/json's reflection was ~6% of batch ingestion); it is
-	// the JSON json.Marshal would write without the payload, so
-	// decodeStoredSignal (and every entry written before) reads it as ever.
+	fields := storedSignalFields(s)
+	size, set := 1+3+2*(binary.MaxVarintLen64+5)+len(s.Payload), uint64(0) // version, set, times, payload
+	v2 := utcTime(s.Timestamp) && utcTime(s.ReceivedAt)
+	for i, f := range fields {
+		if *f == "" {
+			continue
+		}
+		if !utf8.ValidString(*f) {
+			v2 = false
+		}
+		set |= 1 << i
+		size += uvarintLen(uint64(len(*f))) + len(*f)
+	}
+	if !v2 {
+		return encodeStoredSignalV1(s)
+	}
+	out := make([]byte, 0, size)
+	out = append(out, storedSignalV2)
+	out = binary.AppendUvarint(out, set)
+	for _, f := range fields {
+		if *f != "" {
+			out = binary.AppendUvarint(out, uint64(len(*f)))
+			out = append(out, *f...)
+		}
+	}
+	for _, t := range [...]time.Time{s.Timestamp, s.ReceivedAt} {
+		out = binary.AppendVarint(out, t.Unix())
+		out = binary.AppendUvarint(out, uint64(t.Nanosecond()))
+	}
+	return append(out, s.Payload...), nil
+}
+
+func uvarintLen(v uint64) int { return (bits.Len64(v|1) + 6) / 7 }
+
+// utcTime: version 2 stores UTC times (the normaliser's) within the years
+// version 1 can write; anything else is written as version 1.
+func utcTime(t time.Time) bool {
+	y := t.Year()
+	return t.Location() == time.UTC && y >= 0 && y < 10000
+}
+
+// encodeStoredSignalV1 writes version 1.
+func encodeStoredSignalV1(s *storedSignal) ([]byte, error) {
+	// The header is written by hand (encoding/json's reflection was ~6%
+	// of batch ingestion); it is the JSON json.Marshal would write without
+	// the payload.
 	hdr := make([]byte, 0, 256)
 	hdr = append(hdr, `{"source":`...)
 	hdr = appendJSONString(hdr, s.Source)
@@ -298,6 +367,9 @@ func appendJSONString(b []byte, s string) []byte {
 }
 
 func decodeStoredSignal(b []byte, s *storedSignal) error {
+	if len(b) > 0 && b[0] == storedSignalV2 {
+		return decodeStoredSignalV2(b, s)
+	}
 	if len(b) < 2 || b[0] != storedSignalV1 {
 		return errors.New("stored signal: unknown encoding")
 	}
@@ -315,6 +387,49 @@ func decodeStoredSignal(b []byte, s *storedSignal) error {
 		}
 	}
 	s.Payload = b[1+k+int(n):]
+	return nil
+}
+
+var errBadStoredSignal = errors.New("stored signal: bad version 2 header")
+
+func decodeStoredSignalV2(b []byte, s *storedSignal) error {
+	*s = storedSignal{}
+	body := b[1:]
+	r := wire.NewReader(body)
+	at := func() int { return len(body) - r.Len() }
+	set := r.Uvarint()
+	if set >= 1<<13 {
+		return errBadStoredSignal
+	}
+	// The fields' bytes lie together but for their length prefixes: one
+	// string holds them all and each field is a part of it (one
+	// allocation instead of one per field).
+	start := at()
+	var spans [13][2]int // each field's bytes in all
+	for i := range spans {
+		if set&(1<<i) != 0 {
+			n := len(r.Bytes())
+			spans[i] = [2]int{at() - start - n, at() - start}
+		}
+	}
+	if r.Bad() {
+		return errBadStoredSignal
+	}
+	all := string(body[start:at()])
+	for i, f := range storedSignalFields(s) {
+		*f = all[spans[i][0]:spans[i][1]]
+	}
+	for _, t := range [...]*time.Time{&s.Timestamp, &s.ReceivedAt} {
+		sec, nsec := r.Varint(), r.Uvarint()
+		if nsec >= 1e9 {
+			r.Fail()
+		}
+		*t = time.Unix(sec, int64(nsec)).UTC()
+	}
+	if r.Bad() {
+		return errBadStoredSignal
+	}
+	s.Payload = body[at():]
 	return nil
 }
 

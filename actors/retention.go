@@ -61,6 +61,13 @@ func retentionDay(t time.Time) string { return t.UTC().Format(time.DateOnly) }
 
 // receivedAt reads a stored signal's receipt time from its header alone.
 func receivedAt(b []byte) (time.Time, bool) {
+	if len(b) > 0 && b[0] == storedSignalV2 {
+		var s storedSignal
+		if decodeStoredSignalV2(b, &s) != nil || s.ReceivedAt.IsZero() {
+			return time.Time{}, false
+		}
+		return s.ReceivedAt, true
+	}
 	if len(b) < 2 || b[0] != storedSignalV1 {
 		return time.Time{}, false
 	}
