@@ -658,6 +658,11 @@ func (b *batch) matchAccount(ctx context.Context, s *storedSignal, leadID string
 		if err := env.ensureInferredAccount(ctx, org, m.AccountID, m.Infer); err != nil {
 			return nil, err
 		}
+		// The domain now has this account: the next signal from it needs
+		// no scan (each of a store read, waiting behind the writes in flight).
+		if m.Infer == domain {
+			b.p.domainCache.put(domain, cachedDomain{accounts: []string{m.AccountID}})
+		}
 	}
 	if m.AccountID == "" && len(m.Ambiguous) == 0 {
 		if domain != "" && b.p.free.IsFree(domain) {

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trailspark/trailspark/engine/identity"
 	"github.com/trailspark/trailspark/engine/mapping"
 	"github.com/trailspark/trailspark/store"
 )
@@ -117,5 +118,28 @@ func TestDomainCacheSeesNewAccounts(t *testing.T) {
 	}
 	if _, after, _ := env.Store.Load(ctx, keyDomainEpoch(mergeOrg)); after != before {
 		t.Errorf("re-indexing bumped the domain epoch %d → %d", before, after)
+	}
+
+	// A domain no account has: processing infers one and remembers it, and
+	// the real account that takes the domain over later is seen.
+	appendMergeSigs(t, env, mergeSig{email: "cy@hooli.com", at: t0.Add(2 * time.Minute)})
+	drain(t, p)
+	inferred := identity.AccountIDForDomain(mergeOrg, "hooli.com")
+	if a := mustLead(t, env, leadOf(t, env, "cy@hooli.com")).Account; a == nil || a.AccountID != inferred {
+		t.Fatalf("inferred: %+v, want %s", a, inferred)
+	}
+	if cd, ok := p.domainCache.get("hooli.com"); !ok || len(cd.accounts) != 1 || cd.accounts[0] != inferred {
+		t.Fatalf("the inferred account was not remembered: %+v %v", cd, ok)
+	}
+	if err := env.deleteDomain(ctx, mergeOrg, "hooli.com", inferred); err != nil {
+		t.Fatal(err)
+	}
+	if err := env.putDomain(ctx, mergeOrg, "hooli.com", "acct_hooli"); err != nil {
+		t.Fatal(err)
+	}
+	appendMergeSigs(t, env, mergeSig{email: "dee@hooli.com", at: t0.Add(3 * time.Minute)})
+	drain(t, p)
+	if a := mustLead(t, env, leadOf(t, env, "dee@hooli.com")).Account; a == nil || a.AccountID != "acct_hooli" {
+		t.Fatalf("after the real account took the domain: %+v", a)
 	}
 }
