@@ -51,5 +51,5 @@ func (s *Server) connectorWebhook(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	c.JSON(http.StatusAccepted, summarize(res))
+	writeBatchAccepted(c, res)
 }

@@ -66,3 +66,18 @@ func TestSignalLogGetOldLayout(t *testing.T) {
 		t.Errorf("Get(missing) = %v, want ErrNotFound", err)
 	}
 }
+
+// TestDedupKeyLayout: dedup keys keep the layout the keys on disk have
+// (o/{org}/sd/{hashKey}), so keys written before still dedupe.
+func TestDedupKeyLayout(t *testing.T) {
+	t.Parallel()
+	for _, k := range []string{"", "m:abc", "i:key:3", "m:\xff\x00 unicode ü"} {
+		got, h := dedupKey("org_x", k)
+		if want := store.TenantKey("org_x", "sd", hashKey(k)); string(got) != string(want) {
+			t.Errorf("dedupKey(%q) = %q, want %q", k, got, want)
+		}
+		if other, h2 := dedupKey("org_x", k+"."); h == h2 || string(other) == string(got) {
+			t.Errorf("dedupKey(%q) and of %q share a hash", k, k+".")
+		}
+	}
+}

@@ -101,6 +101,17 @@ func hashKey(s string) string {
 	return hex.EncodeToString(h[:16])
 }
 
+// dedupKey is o/{org}/sd/{hashKey(key)}, built in one allocation (every
+// signal with a messageId needs one); it also returns the hash, which
+// tells repeats within one append apart without a string per key.
+func dedupKey(org, key string) ([]byte, [16]byte) {
+	sum := sha256.Sum256([]byte(key))
+	h := [16]byte(sum[:16])
+	k := make([]byte, 0, len("o/")+len(org)+len("/sd/")+hex.EncodedLen(len(h)))
+	k = append(append(append(k, "o/"...), org...), "/sd/"...)
+	return hex.AppendEncode(k, h[:]), h
+}
+
 // An id carries its partition in its low bits (id = sequence number <<
 // idPartitionBits | partition), so Get finds an entry without an index.
 // Sequence numbers grow, so ids still grow in append order. Entries
@@ -209,7 +220,7 @@ func (l *signalLog) appendTxn(org string, recs []store.LogRecord, window time.Du
 	dks := make([][]byte, len(recs))  // dedup key of each new record with one
 	dupOf := make([]int, len(recs))   // for a repeat within recs: index of the first, else -1
 	unread := make([]bool, len(recs)) // dedup key not read: the filter says it was never written
-	firstIn := map[string]int{}       // dedup key → index of its new record in recs
+	firstIn := map[[16]byte]int{}     // dedup key's hash → index of its new record in recs
 	fresh := 0
 	for i, r := range recs {
 		dupOf[i] = -1
@@ -217,12 +228,12 @@ func (l *signalLog) appendTxn(org string, recs []store.LogRecord, window time.Du
 			fresh++
 			continue
 		}
-		dk := store.TenantKey(org, "sd", hashKey(r.DedupKey))
-		if j, ok := firstIn[string(dk)]; ok {
+		dk, h := dedupKey(org, r.DedupKey)
+		if j, ok := firstIn[h]; ok {
 			dupOf[i] = j
 			continue
 		}
-		firstIn[string(dk)] = i
+		firstIn[h] = i
 		if filtered && !l.dedup.mayContain(dk) {
 			unread[i], dks[i] = true, dk // confirmed under appendMu below
 			fresh++
@@ -277,6 +288,23 @@ func (l *signalLog) appendTxn(org string, recs []store.LogRecord, window time.Du
 		if err != nil {
 			return err
 		}
+		// The new values live in one buffer (one allocation per append,
+		// not one or two per record).
+		size := 0
+		for i, r := range recs {
+			if !out[i].Duplicate && dupOf[i] < 0 {
+				size += 2*headerSize + 8 + len(r.Data)
+			}
+		}
+		vals := make([]byte, 0, size)
+		value := func(data ...[]byte) []byte { // encode(1, data…) into vals
+			start := len(vals)
+			vals = binary.BigEndian.AppendUint64(vals, 1)
+			for _, d := range data {
+				vals = append(vals, d...)
+			}
+			return vals[start:len(vals):len(vals)]
+		}
 		var idBuf [8]byte
 		n := 0
 		for i, r := range recs {
@@ -287,7 +315,7 @@ func (l *signalLog) appendTxn(org string, recs []store.LogRecord, window time.Du
 			n++
 			if dks[i] != nil {
 				binary.BigEndian.PutUint64(idBuf[:], id)
-				e := badger.NewEntry(dks[i], encode(1, idBuf[:]))
+				e := badger.NewEntry(dks[i], value(idBuf[:]))
 				if window > 0 {
 					e = e.WithTTL(window)
 				}
@@ -295,7 +323,7 @@ func (l *signalLog) appendTxn(org string, recs []store.LogRecord, window time.Du
 					return err
 				}
 			}
-			if err := txn.Set(entryKey(org, r.Partition, id), encode(1, r.Data)); err != nil {
+			if err := txn.Set(entryKey(org, r.Partition, id), value(r.Data)); err != nil {
 				return err
 			}
 			out[i] = store.Appended{ID: id}
