@@ -151,6 +151,12 @@ func (p *processor) step(ctx context.Context) (int, bool, error) {
 	for _, e := range entries {
 		st, err := b.process(ctx, e)
 		received = append(received, b.received)
+		if errors.Is(err, errNewerStoredSignal) {
+			// Not this signal's failure: stop here, and retry the step
+			// (with backoff) until a newer node drains the partition.
+			stepErr = err
+			break
+		}
 		if err != nil {
 			p.attempts[e.ID]++
 			if p.attempts[e.ID] < maxAttempts {
@@ -322,6 +328,9 @@ func (b *batch) process(ctx context.Context, e store.LogEntry) (store.SignalStat
 func (b *batch) processEntry(ctx context.Context, e store.LogEntry, replay bool) (store.SignalStatus, error) {
 	var s storedSignal
 	if err := decodeStoredSignal(e.Data, &s); err != nil {
+		if errors.Is(err, errNewerStoredSignal) {
+			return store.SignalStatus{}, fmt.Errorf("signal %d: %w; retrying until a node of that release processes this partition", e.ID, err)
+		}
 		return store.SignalStatus{ID: e.ID, Status: StatusPermanentlyFailed, Error: "undecodable log entry: " + err.Error()}, nil
 	}
 	if !replay {

@@ -3,6 +3,7 @@ package actors
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -141,5 +142,43 @@ func TestDomainCacheSeesNewAccounts(t *testing.T) {
 	drain(t, p)
 	if a := mustLead(t, env, leadOf(t, env, "dee@hooli.com")).Account; a == nil || a.AccountID != "acct_hooli" {
 		t.Fatalf("after the real account took the domain: %+v", a)
+	}
+}
+
+// TestNewerStoredSignalIsRetried: an entry in a framing newer than this
+// release (written by an upgraded node during a rolling upgrade) stops the
+// step without failing the signal, however often the step is retried; the
+// entries before it are processed.
+func TestNewerStoredSignalIsRetried(t *testing.T) {
+	ctx := context.Background()
+	env := queueEnv(t)
+	t0 := time.Date(2026, 2, 1, 0, 0, 0, 0, time.UTC)
+	noRules := func(context.Context) ([]mapping.Rule, uint64, error) { return nil, 1, nil }
+	p := newProcessor(env, env.SignalLog, mergeOrg, 0, noRules)
+	appendMergeSigs(t, env, mergeSig{email: "ann@initech.com", at: t0})
+	newer, err := env.SignalLog.Append(ctx, mergeOrg, []store.LogRecord{{Partition: 0, Data: []byte{storedSignalV2 + 1, 0, 0, 0}}}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range maxAttempts + 2 {
+		if _, _, err := p.step(ctx); !errors.Is(err, errNewerStoredSignal) {
+			t.Fatalf("step: %v, want errNewerStoredSignal", err)
+		}
+	}
+	leadOf(t, env, "ann@initech.com") // the entry before it was processed
+	if cur, err := env.SignalLog.Cursor(ctx, mergeOrg, 0); err != nil || cur >= newer[0].ID {
+		t.Fatalf("cursor %d (%v), want before %d", cur, err, newer[0].ID)
+	}
+	var st *store.SignalStatus
+	if err := env.SignalLog.ScanStatuses(ctx, mergeOrg, 0, func(s store.SignalStatus) (bool, error) {
+		if s.ID == newer[0].ID {
+			st = &s
+		}
+		return true, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if st != nil {
+		t.Fatalf("the newer entry got a status: %+v", st)
 	}
 }

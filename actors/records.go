@@ -366,9 +366,18 @@ func appendJSONString(b []byte, s string) []byte {
 	return append(b, '"')
 }
 
+// errNewerStoredSignal: the entry's framing is newer than this release
+// reads. Processing retries it (a node of the newer release will) rather
+// than failing the signal: during a rolling upgrade of a cluster, old and
+// new nodes share one log.
+var errNewerStoredSignal = errors.New("stored signal: written by a newer release")
+
 func decodeStoredSignal(b []byte, s *storedSignal) error {
 	if len(b) > 0 && b[0] == storedSignalV2 {
 		return decodeStoredSignalV2(b, s)
+	}
+	if len(b) > 0 && b[0] > storedSignalV2 && b[0] < 32 { // future framings take small version numbers
+		return errNewerStoredSignal
 	}
 	if len(b) < 2 || b[0] != storedSignalV1 {
 		return errors.New("stored signal: unknown encoding")
