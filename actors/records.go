@@ -272,98 +272,22 @@ func utcTime(t time.Time) bool {
 	return t.Location() == time.UTC && y >= 0 && y < 10000
 }
 
-// encodeStoredSignalV1 writes version 1.
+// encodeStoredSignalV1 writes version 1: the JSON header is json.Marshal
+// of the signal without its payload (version 1 is written only for the
+// rare signals version 2 would not read back identically, so it needs no
+// speed).
 func encodeStoredSignalV1(s *storedSignal) ([]byte, error) {
-	// The header is written by hand (encoding/json's reflection was ~6%
-	// of batch ingestion); it is the JSON json.Marshal would write without
-	// the payload.
-	hdr := make([]byte, 0, 256)
-	hdr = append(hdr, `{"source":`...)
-	hdr = appendJSONString(hdr, s.Source)
-	for _, f := range [...]struct {
-		name, v string
-	}{{"type", s.Type}, {"event", s.Event}, {"email", s.Email}, {"user_id", s.UserID}, {"anonymous_id", s.AnonymousID},
-		{"crm_id", s.CRMID}, {"map_id", s.MapID}, {"product_user_id", s.ProductUserID}, {"mkt_lead_id", s.MktLeadID},
-		{"group_id", s.GroupID}, {"message_id", s.MessageID}} {
-		if f.v != "" {
-			hdr = append(append(append(hdr, ',', '"'), f.name...), '"', ':')
-			hdr = appendJSONString(hdr, f.v)
-		}
+	h := *s
+	h.Payload = nil
+	hdr, err := json.Marshal(h)
+	if err != nil {
+		return nil, fmt.Errorf("stored signal: %w", err)
 	}
-	var err error
-	if hdr, err = appendJSONTime(append(hdr, `,"timestamp":`...), s.Timestamp); err != nil {
-		return nil, err
-	}
-	if hdr, err = appendJSONTime(append(hdr, `,"received_at":`...), s.ReceivedAt); err != nil {
-		return nil, err
-	}
-	if s.KeyID != "" {
-		hdr = appendJSONString(append(hdr, `,"key_id":`...), s.KeyID)
-	}
-	hdr = append(hdr, '}')
 	out := make([]byte, 0, 1+binary.MaxVarintLen64+len(hdr)+len(s.Payload))
 	out = append(out, storedSignalV1)
 	out = binary.AppendUvarint(out, uint64(len(hdr)))
 	out = append(out, hdr...)
 	return append(out, s.Payload...), nil
-}
-
-// appendJSONTime appends t as encoding/json does (RFC 3339 with
-// nanoseconds, refusing years it cannot represent).
-func appendJSONTime(b []byte, t time.Time) ([]byte, error) {
-	if y := t.Year(); y < 0 || y >= 10000 {
-		return nil, fmt.Errorf("stored signal: time %v has a year outside [0,9999]", t)
-	}
-	b = append(b, '"')
-	b = t.AppendFormat(b, time.RFC3339Nano)
-	return append(b, '"'), nil
-}
-
-// appendJSONString appends s as a JSON string: quotes, backslashes and
-// control characters escaped, invalid UTF-8 replaced by U+FFFD, as
-// encoding/json does (its HTML escaping is not needed here).
-func appendJSONString(b []byte, s string) []byte {
-	const hex = "0123456789abcdef"
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		// U+2028 and U+2029 are valid JSON; encoding/json escapes them for
-		// JavaScript, which no reader of this header is.
-		i += size
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
 }
 
 // errNewerStoredSignal: the entry's framing is newer than this release
@@ -386,14 +310,9 @@ func decodeStoredSignal(b []byte, s *storedSignal) error {
 	if k <= 0 || uint64(len(b)-1-k) < n {
 		return errors.New("stored signal: bad header length")
 	}
-	hdr := b[1+k : 1+k+int(n)]
-	if !decodeSignalHeader(hdr, s) {
-		// Anything the fast reader does not expect (an escaped string, a
-		// field it does not know) goes through encoding/json.
-		*s = storedSignal{}
-		if err := json.Unmarshal(hdr, s); err != nil {
-			return err
-		}
+	*s = storedSignal{}
+	if err := json.Unmarshal(b[1+k:1+k+int(n)], s); err != nil {
+		return err
 	}
 	s.Payload = b[1+k+int(n):]
 	return nil
@@ -442,91 +361,3 @@ func decodeStoredSignalV2(b []byte, s *storedSignal) error {
 	return nil
 }
 
-// decodeSignalHeader reads the header encodeStoredSignal writes — a flat
-// object of plain strings — without encoding/json's reflection (every
-// processed signal pays for it). It reports false, leaving s partly set,
-// for anything else; the caller then decodes with encoding/json, so the
-// two always agree (FuzzStoredSignalHeader checks it).
-func decodeSignalHeader(h []byte, s *storedSignal) bool {
-	if len(h) < 2 || h[0] != '{' || h[len(h)-1] != '}' {
-		return false
-	}
-	i := 1
-	// str reads a string without escapes or control characters starting
-	// at h[i] == '"' (returning it and the index after its quote).
-	str := func(i int) (string, int, bool) {
-		if i >= len(h) || h[i] != '"' {
-			return "", 0, false
-		}
-		for j := i + 1; j < len(h); j++ {
-			switch c := h[j]; {
-			case c == '"':
-				return string(h[i+1 : j]), j + 1, true
-			case c == '\\' || c < 0x20 || c >= utf8.RuneSelf:
-				return "", 0, false // escapes and non-ASCII (which may need U+FFFD) go the slow way
-			}
-		}
-		return "", 0, false
-	}
-	for first := true; ; first = false {
-		if h[i] == '}' && first && i == len(h)-1 {
-			return true
-		}
-		key, j, ok := str(i)
-		if !ok || j >= len(h) || h[j] != ':' {
-			return false
-		}
-		v, j, ok := str(j + 1)
-		if !ok || j >= len(h) {
-			return false
-		}
-		switch key {
-		case "source":
-			s.Source = v
-		case "type":
-			s.Type = v
-		case "event":
-			s.Event = v
-		case "email":
-			s.Email = v
-		case "user_id":
-			s.UserID = v
-		case "anonymous_id":
-			s.AnonymousID = v
-		case "crm_id":
-			s.CRMID = v
-		case "map_id":
-			s.MapID = v
-		case "product_user_id":
-			s.ProductUserID = v
-		case "mkt_lead_id":
-			s.MktLeadID = v
-		case "group_id":
-			s.GroupID = v
-		case "message_id":
-			s.MessageID = v
-		case "key_id":
-			s.KeyID = v
-		case "timestamp", "received_at":
-			t, err := time.Parse(time.RFC3339, v)
-			if err != nil {
-				return false
-			}
-			if key == "timestamp" {
-				s.Timestamp = t
-			} else {
-				s.ReceivedAt = t
-			}
-		default:
-			return false
-		}
-		switch h[j] {
-		case '}':
-			return j == len(h)-1
-		case ',':
-			i = j + 1
-		default:
-			return false
-		}
-	}
-}
