@@ -39,23 +39,30 @@ func (r *Reader) Byte() byte {
 // Uvarint reads an unsigned varint.
 func (r *Reader) Uvarint() uint64 {
 	v, n := binary.Uvarint(r.b)
-	if n <= 0 {
-		r.Fail()
+	if !r.advance(n) {
 		return 0
 	}
-	r.b = r.b[n:]
 	return v
 }
 
 // Varint reads a signed varint.
 func (r *Reader) Varint() int64 {
 	v, n := binary.Varint(r.b)
-	if n <= 0 {
-		r.Fail()
+	if !r.advance(n) {
 		return 0
 	}
-	r.b = r.b[n:]
 	return v
+}
+
+// advance consumes a varint of n bytes as encoding/binary reports it
+// (n <= 0: truncated or overflowing), failing the reader when there is none.
+func (r *Reader) advance(n int) bool {
+	if n <= 0 {
+		r.Fail()
+		return false
+	}
+	r.b = r.b[n:]
+	return true
 }
 
 // Bytes reads a uvarint length and that many bytes (a part of the input,
