@@ -97,16 +97,22 @@ func entryKey(org string, p int, id uint64) []byte {
 }
 
 func hashKey(s string) string {
-	h := sha256.Sum256([]byte(s))
-	return hex.EncodeToString(h[:16])
+	h := hash16(s)
+	return hex.EncodeToString(h[:])
+}
+
+// hash16 is the first 16 bytes of s's SHA-256: keys name what callers
+// give (messageIds, anonymous ids) by it, fixed-length and opaque.
+func hash16(s string) [16]byte {
+	sum := sha256.Sum256([]byte(s))
+	return [16]byte(sum[:16])
 }
 
 // dedupKey is o/{org}/sd/{hashKey(key)}, built in one allocation (every
 // signal with a messageId needs one); it also returns the hash, which
 // tells repeats within one append apart without a string per key.
 func dedupKey(org, key string) ([]byte, [16]byte) {
-	sum := sha256.Sum256([]byte(key))
-	h := [16]byte(sum[:16])
+	h := hash16(key)
 	k := make([]byte, 0, len("o/")+len(org)+len("/sd/")+hex.EncodedLen(len(h)))
 	k = append(append(append(k, "o/"...), org...), "/sd/"...)
 	return hex.AppendEncode(k, h[:]), h
@@ -297,12 +303,9 @@ func (l *signalLog) appendTxn(org string, recs []store.LogRecord, window time.Du
 			}
 		}
 		vals := make([]byte, 0, size)
-		value := func(data ...[]byte) []byte { // encode(1, data…) into vals
+		value := func(data []byte) []byte { // encode(1, data) into vals
 			start := len(vals)
-			vals = binary.BigEndian.AppendUint64(vals, 1)
-			for _, d := range data {
-				vals = append(vals, d...)
-			}
+			vals = append(binary.BigEndian.AppendUint64(vals, 1), data...)
 			return vals[start:len(vals):len(vals)]
 		}
 		var idBuf [8]byte
