@@ -218,8 +218,8 @@ func (s *Server) ingestBatch(c *gin.Context, pathKey string) {
 
 // writeBatchAccepted answers a batch with its per-item results. The body
 // is written by hand (byte for byte what encoding/json writes, see
-// TestBatchAcceptedJSON): reflecting over 500 results cost as much as a
-// tenth of a batch's own handling.
+// TestBatchAcceptedJSON): reflecting over 500 results was ~4% of a batch
+// request's handling.
 func writeBatchAccepted(c *gin.Context, res []actors.ItemResult) {
 	c.Data(http.StatusAccepted, "application/json; charset=utf-8", summarize(res).appendJSON(make([]byte, 0, 64+64*len(res))))
 }
@@ -229,11 +229,7 @@ func (b batchAccepted) appendJSON(dst []byte) []byte {
 	dst = strconv.AppendInt(dst, int64(b.Accepted), 10)
 	dst = append(dst, `,"rejected":`...)
 	dst = strconv.AppendInt(dst, int64(b.Rejected), 10)
-	dst = append(dst, `,"results":`...)
-	if b.Results == nil {
-		return append(dst, "null}"...)
-	}
-	dst = append(dst, '[')
+	dst = append(dst, `,"results":[`...) // summarize always makes the slice
 	for i, it := range b.Results {
 		if i > 0 {
 			dst = append(dst, ',')

@@ -17,7 +17,6 @@ func TestBatchAcceptedJSON(t *testing.T) {
 		res  []actors.ItemResult
 	}{
 		{"none", nil},
-		{"empty", []actors.ItemResult{}},
 		{"accepted", []actors.ItemResult{{Index: 0, ID: 27, Source: "segment"}, {Index: 1, ID: 1 << 60, Source: "generic", ColdStorage: true}}},
 		{"duplicate", []actors.ItemResult{{Index: 0, ID: 5, Source: "generic", Duplicate: true}}},
 		{"rejected", []actors.ItemResult{{Index: 0, Err: errs.Invalid("email", "invalid_format", `email "a<b>&c" is not an address`)},
