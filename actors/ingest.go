@@ -17,6 +17,10 @@ import (
 // signal log, in order: identity "{org}/{partition}".
 const KindIngest = "ingest"
 
+// MessageDedupKey is the signal log's dedup key of a signal with a
+// messageId.
+func MessageDedupKey(messageID string) string { return "m:" + messageID }
+
 // DedupWindow is how long a messageId or Idempotency-Key is remembered.
 const DedupWindow = 24 * time.Hour
 
@@ -99,7 +103,7 @@ func (in *Ingestor) Accept(ctx context.Context, opt AcceptOptions, items [][]byt
 		dedup := ""
 		switch {
 		case sig.MessageID != "":
-			dedup = "m:" + sig.MessageID
+			dedup = MessageDedupKey(sig.MessageID)
 		case opt.IdempotencyKey != "" && len(items) == 1:
 			dedup = "i:" + opt.IdempotencyKey
 		case opt.IdempotencyKey != "":

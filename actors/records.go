@@ -360,4 +360,3 @@ func decodeStoredSignalV2(b []byte, s *storedSignal) error {
 	s.Payload = body[at():]
 	return nil
 }
-
