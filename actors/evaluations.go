@@ -153,19 +153,22 @@ func (e *Env) reevaluateCounted(ctx context.Context, org, leadID string, cfg *sc
 			return nil, errs.Internal(err)
 		}
 		writes = append(writes, store.Write{Key: keyLead(org, l.ID), Value: buf, Expected: ver})
-		if _, err := e.Store.SaveBatch(ctx, writes); err != nil {
-			if errors.Is(err, store.ErrConflict) {
-				continue
-			}
-			return nil, storeErr(err)
-		}
 		// Re-scoring reserved its evaluation in the quota view; evaluate-now
 		// ("api") checked the exact counters instead and reserved nothing.
 		var reserved map[plan.Meter]int64
 		if shard != "api" {
 			reserved = map[plan.Meter]int64{plan.MeterEvaluations: 1}
 		}
-		e.quotaFor(org).observe(counted.period, counted.shard, counted.cur, reserved)
+		quota := e.quotaFor(org)
+		landing := quota.expect(counted.period, counted.shard, counted.cur, reserved)
+		_, err = e.Store.SaveBatch(ctx, writes)
+		quota.landed(landing, err == nil)
+		if err != nil {
+			if errors.Is(err, store.ErrConflict) {
+				continue
+			}
+			return nil, storeErr(err)
+		}
 		return ev, nil
 	}
 	return nil, errs.Unavailable("the lead is being updated; retry", nil)

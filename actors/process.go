@@ -797,7 +797,7 @@ func (b *batch) flushLeads(ctx context.Context, order []string) error {
 			writes = append(writes, store.Write{Key: []byte(k), Value: []byte(lead), Expected: store.AnyVersion})
 		}
 		writes = append(writes, extra...)
-		cw, nextCounter, hasCounter := b.p.counterWrite(delta)
+		cw, landing, hasCounter := b.p.counterWrite(delta)
 		if hasCounter {
 			writes = append(writes, cw)
 		}
@@ -805,7 +805,7 @@ func (b *batch) flushLeads(ctx context.Context, order []string) error {
 		vers, err := env.Store.SaveBatch(ctx, writes)
 		if err == nil {
 			if hasCounter {
-				b.p.commitCounter(nextCounter, vers[len(writes)-len(targets)-1])
+				b.p.commitCounter(landing, vers[len(writes)-len(targets)-1])
 				b.pending = usageDelta{}
 			}
 			off := len(writes) - len(targets)
@@ -813,6 +813,9 @@ func (b *batch) flushLeads(ctx context.Context, order []string) error {
 				b.p.leadCache.put(id, cachedLead{lead: leads[i], ver: vers[off+i]})
 			}
 			return nil
+		}
+		if hasCounter {
+			b.p.abandonCounter(landing)
 		}
 		for _, id := range targets {
 			b.p.leadCache.del(id)

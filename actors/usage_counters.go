@@ -95,13 +95,15 @@ func (d usageDelta) empty() bool {
 	return d.signals == 0 && d.active == 0 && d.evals == 0 && d.upTo == 0
 }
 
-// counterWrite returns the write adding d to the counter, and the value it
-// writes (applied to p.counter by commitCounter after the write succeeds).
-func (p *processor) counterWrite(d usageDelta) (store.Write, partitionUsage, bool) {
+// counterWrite returns the write adding d to the counter and, announced to
+// the quota view, the count it lands (applied to p.counter by
+// commitCounter after the write succeeds; abandonCounter otherwise).
+func (p *processor) counterWrite(d usageDelta) (store.Write, *counterLanding, bool) {
 	if !p.counter.loaded || d.empty() {
-		return store.Write{}, partitionUsage{}, false
+		return store.Write{}, nil, false
 	}
-	next := p.counter.cur
+	before := p.counter.cur
+	next := before
 	next.Signals += d.signals
 	next.ActiveLeads += d.active
 	next.Evaluations += d.evals
@@ -109,20 +111,26 @@ func (p *processor) counterWrite(d usageDelta) (store.Write, partitionUsage, boo
 		next.UpTo = d.upTo
 	}
 	b, _ := json.Marshal(next)
-	return store.Write{Key: keyPartitionUsage(p.org, p.counter.pk, p.partition), Value: b, Expected: p.counter.ver}, next, true
+	l := p.env.quotaFor(p.org).expect(p.counter.period, "p"+strconv.Itoa(p.partition), next,
+		map[plan.Meter]int64{plan.MeterSignals: next.Signals - before.Signals, plan.MeterEvaluations: next.Evaluations - before.Evaluations})
+	return store.Write{Key: keyPartitionUsage(p.org, p.counter.pk, p.partition), Value: b, Expected: p.counter.ver}, l, true
 }
 
-func (p *processor) commitCounter(next partitionUsage, ver store.Version) {
-	before := p.counter.cur
+// commitCounter applies a counter write that succeeded.
+func (p *processor) commitCounter(l *counterLanding, ver store.Version) {
+	before, next := p.counter.cur, l.value
 	p.counter.cur, p.counter.ver = next, ver
-	ds, da, de := next.Signals-before.Signals, next.ActiveLeads-before.ActiveLeads, next.Evaluations-before.Evaluations
 	q := p.env.quotaFor(p.org)
-	q.observe(p.counter.period, "p"+strconv.Itoa(p.partition), next,
-		map[plan.Meter]int64{plan.MeterSignals: ds, plan.MeterEvaluations: de})
+	q.landed(l, true)
 	q.crossings(p.env, p.org, before, next)
-	p.env.countUnits(p.org, string(plan.MeterSignals), ds)
-	p.env.countUnits(p.org, string(plan.MeterActiveLeads), da)
-	p.env.countUnits(p.org, string(plan.MeterEvaluations), de)
+	p.env.countUnits(p.org, string(plan.MeterSignals), next.Signals-before.Signals)
+	p.env.countUnits(p.org, string(plan.MeterActiveLeads), next.ActiveLeads-before.ActiveLeads)
+	p.env.countUnits(p.org, string(plan.MeterEvaluations), next.Evaluations-before.Evaluations)
+}
+
+// abandonCounter forgets a counter write that failed.
+func (p *processor) abandonCounter(l *counterLanding) {
+	p.env.quotaFor(p.org).landed(l, false)
 }
 
 // crossings reports thresholds the org's totals cross with these counts.
@@ -157,16 +165,17 @@ func (b *batch) flushCounter(ctx context.Context) error {
 		if err := p.loadCounter(ctx, p.env.now()); err != nil {
 			return err
 		}
-		w, next, ok := p.counterWrite(b.pending)
+		w, landing, ok := p.counterWrite(b.pending)
 		if !ok {
 			return nil
 		}
 		ver, err := p.env.Store.Save(ctx, w.Key, w.Value, w.Expected)
 		if err == nil {
-			p.commitCounter(next, ver)
+			p.commitCounter(landing, ver)
 			b.pending = usageDelta{}
 			return nil
 		}
+		p.abandonCounter(landing)
 		if !errors.Is(err, store.ErrConflict) {
 			return err
 		}
@@ -201,6 +210,7 @@ type orgQuota struct {
 	counters map[string]partitionUsage
 	rotated  time.Time
 	scratch  map[plan.Meter]int64 // reserve's per-call usage
+	landing  []*counterLanding    // counter writes announced and not yet landed
 }
 
 // pendingTTL is how long a reservation counts before it must have been
@@ -209,18 +219,62 @@ const pendingTTL = 10 * time.Second
 
 const quotaTTL = 2 * time.Second
 
-// observe records a counter this node just wrote (its key's suffix and
-// absolute value) and moves the units it added from pending to counted.
-// Counters only grow within a period, so the view keeps, per counter key,
-// the larger of what it read and what was written: a reload that already
-// saw the write and this observation never count the same units twice,
-// whichever comes first.
-func (q *orgQuota) observe(period plan.Period, suffix string, cur partitionUsage, added map[plan.Meter]int64) {
+// A counterLanding is a usage counter write on its way to the store and
+// the reservations it turns into counts. Between the write and its
+// landed call, a reload can already read the new counter value while
+// the reservations are still pending: counted twice, a request at the
+// limit would be refused wrongly. So a reload that reads a landing's
+// value settles its reservations itself (a counter only grows within a
+// period and has one writer, so reading the value means the write
+// happened).
+type counterLanding struct {
+	period  plan.Period
+	suffix  string               // the counter key's suffix: "p3", "api", …
+	value   partitionUsage       // the counter's value once written
+	added   map[plan.Meter]int64 // the reservations it settles
+	settled bool
+}
+
+// expect announces a counter write before it is made; the writer calls
+// landed when it has succeeded or failed.
+func (q *orgQuota) expect(period plan.Period, suffix string, value partitionUsage, added map[plan.Meter]int64) *counterLanding {
+	l := &counterLanding{period: period, suffix: suffix, value: value, added: added}
+	q.mu.Lock()
+	q.landing = append(q.landing, l)
+	q.mu.Unlock()
+	return l
+}
+
+// landed ends an announced write. A written counter joins the view (when
+// it belongs to the view's period) and its reservations are settled,
+// unless a reload settled them already; a failed write's reservations
+// stay pending until they expire (the writer may retry and count them).
+func (q *orgQuota) landed(l *counterLanding, written bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	// The counter joins the view only when it belongs to the view's period;
-	// the reservations it settles are released in any case (a reservation
-	// left pending would count twice once a reload reads the counter).
+	for i, x := range q.landing {
+		if x == l {
+			q.landing = append(q.landing[:i], q.landing[i+1:]...)
+			break
+		}
+	}
+	if !written {
+		return
+	}
+	q.observeLocked(l.period, l.suffix, l.value)
+	if !l.settled {
+		q.settle(l.added)
+		l.settled = true
+	}
+}
+
+// observeLocked adds a written counter to the view (q.mu held). Counters
+// only grow within a period, so the view keeps, per counter key, the
+// larger of what it read and what was written: a reload that already saw
+// the write and this observation never count the same units twice,
+// whichever comes first. The counter joins the view only when it belongs
+// to the view's period.
+func (q *orgQuota) observeLocked(period plan.Period, suffix string, cur partitionUsage) {
 	if q.ok && q.period == period {
 		if q.counters == nil {
 			q.counters = map[string]partitionUsage{}
@@ -228,6 +282,12 @@ func (q *orgQuota) observe(period plan.Period, suffix string, cur partitionUsage
 		q.counters[suffix] = maxUsage(q.counters[suffix], cur)
 		q.recount()
 	}
+}
+
+// settle releases the reservations a counted write stands for (q.mu
+// held), in any case: a reservation left pending would count twice once
+// a reload reads the counter.
+func (q *orgQuota) settle(added map[plan.Meter]int64) {
 	for m, n := range added {
 		rest := n
 		for _, p := range []map[plan.Meter]int64{q.pendingOld, q.pending} {
@@ -239,6 +299,12 @@ func (q *orgQuota) observe(period plan.Period, suffix string, cur partitionUsage
 			rest -= d
 		}
 	}
+}
+
+// covers reports whether a counter read includes the value v.
+func covers(read, v partitionUsage) bool {
+	return read.Signals >= v.Signals && read.ActiveLeads >= v.ActiveLeads && read.Evaluations >= v.Evaluations &&
+		read.APIEvaluations >= v.APIEvaluations && read.UpTo >= v.UpTo
 }
 
 func maxUsage(a, b partitionUsage) partitionUsage {
@@ -315,6 +381,12 @@ func (q *orgQuota) reload(ctx context.Context, e *Env, org string, snap *billing
 	}
 	for k, pu := range read {
 		q.counters[k] = maxUsage(q.counters[k], pu)
+	}
+	for _, l := range q.landing {
+		if pu, ok := read[l.suffix]; ok && !l.settled && l.period == period && covers(pu, l.value) {
+			q.settle(l.added) // written, and now read: no longer pending
+			l.settled = true
+		}
 	}
 	q.plan, q.period, q.fetched, q.ok = snap.Plan, period, now, true
 	q.recount()

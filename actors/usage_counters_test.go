@@ -85,7 +85,7 @@ func TestUsageCountersSurviveReplay(t *testing.T) {
 
 // The quota view refuses at the limit, counts reservations until their
 // commit, never counts a written counter twice (whether a reload or the
-// writer's observation comes first), keeps pending reservations across
+// writer's report that it landed comes first), keeps pending reservations across
 // reloads, and lets them expire when they never commit.
 func TestOrgQuotaReservations(t *testing.T) {
 	env := queueEnv(t)
@@ -102,9 +102,11 @@ func TestOrgQuotaReservations(t *testing.T) {
 			t.Fatalf("reservation %d: allowed %v, want %v", i, d.Allowed, want)
 		}
 	}
-	// Partition 0 writes its counter with one evaluation; a reload sees the
-	// write before the writer's observation arrives: still counted once.
+	// Partition 0 writes its counter with one evaluation; a reload reads
+	// the write before the writer reports it landed: counted once, at
+	// once (a request at the limit in that gap must not be refused).
 	cur := partitionUsage{Evaluations: 1}
+	l0 := q.expect(period, "p0", cur, map[plan.Meter]int64{plan.MeterEvaluations: 1})
 	b, _ := json.Marshal(cur)
 	if _, err := env.Store.Save(ctx, keyPartitionUsage(mergeOrg, tenant.PeriodKey(period), 0), b, 0); err != nil {
 		t.Fatal(err)
@@ -112,21 +114,30 @@ func TestOrgQuotaReservations(t *testing.T) {
 	if err := q.reload(ctx, env, mergeOrg, snap, t0.Add(time.Second)); err != nil {
 		t.Fatal(err)
 	}
-	q.observe(period, "p0", cur, map[plan.Meter]int64{plan.MeterEvaluations: 1})
+	if u := q.inUse(); u.Get(plan.MeterEvaluations) != 3 {
+		t.Fatalf("after a reload that read a write not yet landed: in use %v, want 3 (1 counted + 2 pending)", u.Used)
+	}
+	q.landed(l0, true)
 	if u := q.inUse(); u.Get(plan.MeterEvaluations) != 3 {
 		t.Fatalf("in use %v, want 3 (1 counted + 2 pending)", u.Used)
 	}
 	if d := q.reserve(plan.MeterEvaluations, 1, t0.Add(time.Second)); d.Allowed {
 		t.Fatalf("at the limit: %v", q.inUse().Used)
 	}
-	// A commit observed while the view waits for a reload still releases
+	// A write that fails settles nothing: its reservation stays pending
+	// (the writer retries and counts it).
+	q.landed(q.expect(period, "p1", partitionUsage{Evaluations: 1}, map[plan.Meter]int64{plan.MeterEvaluations: 1}), false)
+	if u := q.inUse(); u.Get(plan.MeterEvaluations) != 3 {
+		t.Fatalf("after a failed write: in use %v, want 3", u.Used)
+	}
+	// A commit landing while the view waits for a reload still releases
 	// its reservation (otherwise the reload would count it twice).
 	q.mu.Lock()
 	q.ok = false
 	q.mu.Unlock()
-	q.observe(period, "p1", partitionUsage{Evaluations: 1}, map[plan.Meter]int64{plan.MeterEvaluations: 1})
+	q.landed(q.expect(period, "p1", partitionUsage{Evaluations: 1}, map[plan.Meter]int64{plan.MeterEvaluations: 1}), true)
 	if u := q.inUse(); u.Get(plan.MeterEvaluations) != 2 {
-		t.Fatalf("after a commit observed while invalid: %v, want 2 (1 counted + 1 pending: its reservation released)", u.Used)
+		t.Fatalf("after a commit landed while invalid: %v, want 2 (1 counted + 1 pending: its reservation released)", u.Used)
 	}
 	// The last reservation never commits: it expires after two
 	// rotations; the counted one stays.
