@@ -359,27 +359,21 @@ func (c *Client) SignalStats(ctx context.Context, caller tenant.Caller, org stri
 	if err := c.authorize(ctx, caller, org, tenant.CapRead); err != nil {
 		return nil, err
 	}
-	out := &SignalStats{ByStatus: map[string]int{}}
-	var err error
-	if out.Pending, err = c.env.SignalLog.Backlog(ctx, org); err != nil {
-		return nil, storeErr(err)
-	}
 	if !statusCounts {
-		return out, nil
-	}
-	n := 0
-	err = c.env.SignalLog.ScanStatuses(ctx, org, 0, func(st store.SignalStatus) (bool, error) {
-		out.ByStatus[st.Status]++
-		n++
-		if n >= maxStatsScan {
-			out.Truncated = true
-			return false, nil
+		n, err := c.env.SignalLog.Backlog(ctx, org)
+		if err != nil {
+			return nil, storeErr(err)
 		}
-		return true, nil
-	})
+		return &SignalStats{Pending: n, ByStatus: map[string]int{}}, nil
+	}
+	// One snapshot: a signal processed meanwhile is counted once. A
+	// failed attempt waiting for its retry counts as failed, not also as
+	// pending (each signal has one status).
+	n, err := c.env.SignalLog.Counts(ctx, org, maxStatsScan)
 	if err != nil {
 		return nil, storeErr(err)
 	}
+	out := &SignalStats{Pending: n.Backlog - n.Retrying, ByStatus: n.ByStatus, Truncated: n.Truncated}
 	if out.Pending > 0 {
 		out.ByStatus[StatusPending] += out.Pending
 	}

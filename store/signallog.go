@@ -46,6 +46,20 @@ type SignalStatus struct {
 	ProcessedAt time.Time `json:"processed_at,omitempty"`
 }
 
+// SignalCounts is an organization's signals counted in one snapshot.
+type SignalCounts struct {
+	// Backlog is the entries after their partition's cursor.
+	Backlog int
+	// ByStatus counts the statuses of the first statuses by id (Truncated:
+	// not all of them).
+	ByStatus  map[string]int
+	Truncated bool
+	// Retrying is how many of the counted statuses belong to backlog
+	// entries: a failed attempt waiting for its retry, counted in both
+	// Backlog and ByStatus.
+	Retrying int
+}
+
 // SignalLog is the durable, partitioned log of accepted signals.
 type SignalLog interface {
 	// Append stores records durably and returns their ids in order. It
@@ -78,6 +92,10 @@ type SignalLog interface {
 	DeleteCold(ctx context.Context, org, anonKey string, ids []uint64) error
 	// Backlog counts entries not yet processed (after each partition's cursor).
 	Backlog(ctx context.Context, org string) (int, error)
+	// Counts counts the backlog and, of the first maxStatuses statuses by
+	// id (all when maxStatuses ≤ 0), each status, all from one snapshot: a signal processed while it
+	// counts is counted once, in the backlog or by its status.
+	Counts(ctx context.Context, org string, maxStatuses int) (SignalCounts, error)
 	// Purge deletes a partition's entries with ids at most uptoID and at
 	// most the partition's cursor (an entry not yet processed is never
 	// deleted), with their statuses, and returns how many entries it

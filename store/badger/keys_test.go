@@ -65,6 +65,24 @@ func TestSignalLogGetOldLayout(t *testing.T) {
 	if _, err := l.Get(ctx, "acme", 6); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("Get(missing) = %v, want ErrNotFound", err)
 	}
+	// Counts finds the old entry's partition the same way: its failed
+	// attempt is a retry waiting in partition 3's backlog, although
+	// partition 5 (its id bits) has moved past it.
+	if err := l.Commit(ctx, "acme", 3, 0, []store.SignalStatus{{ID: 5, Status: "failed"}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		cursor5  uint64
+		retrying int
+	}{{0, 1}, {10, 1}} {
+		if err := l.Commit(ctx, "acme", 5, c.cursor5, nil); err != nil {
+			t.Fatal(err)
+		}
+		got, err := l.Counts(ctx, "acme", 0)
+		if err != nil || got.Backlog != 2 || got.Retrying != c.retrying || got.ByStatus["failed"] != 1 {
+			t.Errorf("cursor of partition 5 at %d: Counts = %+v, %v; want backlog 2, %d retrying", c.cursor5, got, err, c.retrying)
+		}
+	}
 }
 
 // TestDedupKeyLayout: dedup keys keep the layout the keys on disk have

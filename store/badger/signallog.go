@@ -736,6 +736,132 @@ func (l *signalLog) countBacklog(ctx context.Context, org string, p int, cur uin
 	return next, nil
 }
 
+// Counts implements store.SignalLog in one read transaction: the
+// cursors, the backlog above them and the statuses are one snapshot
+// (Commit writes a partition's statuses and cursor together).
+//
+// A status belongs to a backlog entry when its id is above its
+// partition's cursor. The partition is the id's low bits, except for
+// entries from before ids carried it: their ids are all below the first
+// id of that layout, so an id at most the greatest with an si key is
+// looked up there.
+func (l *signalLog) Counts(ctx context.Context, org string, maxStatuses int) (store.SignalCounts, error) {
+	if err := l.s.enter(ctx); err != nil {
+		return store.SignalCounts{}, err
+	}
+	defer l.s.leave()
+	out := store.SignalCounts{ByStatus: map[string]int{}}
+	err := l.s.db.View(func(txn *badger.Txn) error {
+		var cursors [store.Partitions]uint64
+		for p := range cursors {
+			item, err := txn.Get(store.TenantKey(org, "sc", partHex(p)))
+			if errors.Is(err, badger.ErrKeyNotFound) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			if err := item.Value(func(v []byte) error {
+				_, b, err := decode(v)
+				if err == nil && len(b) != 8 {
+					err = errCorrupt
+				}
+				if err == nil {
+					cursors[p] = binary.BigEndian.Uint64(b)
+				}
+				return err
+			}); err != nil {
+				return err
+			}
+		}
+		oldMax, err := greatestOldID(txn, org)
+		if err != nil {
+			return err
+		}
+		for p, cur := range cursors {
+			prefix := append(store.TenantKey(org, "sl", partHex(p)), '/')
+			it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix, PrefetchValues: false})
+			for it.Seek(append(append([]byte(nil), prefix...), idHex(cur+1)...)); it.ValidForPrefix(prefix); it.Next() {
+				out.Backlog++
+			}
+			it.Close()
+		}
+		prefix := append(store.TenantKey(org, "ss"), '/')
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix, PrefetchValues: true, PrefetchSize: 256})
+		defer it.Close()
+		n := 0
+		for it.Rewind(); it.ValidForPrefix(prefix); it.Next() {
+			if maxStatuses > 0 && n == maxStatuses {
+				out.Truncated = true
+				break
+			}
+			n++
+			var st store.SignalStatus
+			if err := it.Item().Value(func(v []byte) error {
+				_, b, err := decode(v)
+				if err == nil {
+					st, err = decodeStatus(b)
+				}
+				return err
+			}); err != nil {
+				return err
+			}
+			out.ByStatus[st.Status]++
+			p := int(st.ID & (1<<idPartitionBits - 1))
+			if st.ID <= oldMax {
+				if p, err = oldPartition(txn, org, st.ID); err != nil {
+					return err
+				}
+			}
+			if p >= 0 && st.ID > cursors[p] {
+				out.Retrying++
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return store.SignalCounts{}, fmt.Errorf("badgerstore: counts: %w", mapErr(err))
+	}
+	return out, nil
+}
+
+// greatestOldID is the greatest id with an o/{org}/si key (an entry from
+// before ids carried their partition), 0 when there is none.
+func greatestOldID(txn *badger.Txn, org string) (uint64, error) {
+	prefix := append(store.TenantKey(org, "si"), '/')
+	it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix, Reverse: true})
+	defer it.Close()
+	it.Seek(append(append([]byte(nil), prefix...), 0xff))
+	if !it.ValidForPrefix(prefix) {
+		return 0, nil
+	}
+	id, err := strconv.ParseUint(string(it.Item().Key()[len(prefix):]), 16, 64)
+	if err != nil {
+		return 0, errCorrupt
+	}
+	return id, nil
+}
+
+// oldPartition is the partition its si key names for an old-layout id,
+// -1 when it has none (the entry was purged, or the id is not old).
+func oldPartition(txn *badger.Txn, org string, id uint64) (int, error) {
+	item, err := txn.Get(store.TenantKey(org, "si", idHex(id)))
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return -1, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	var part []byte
+	if err := item.Value(func(v []byte) error { _, part, err = decode(v); return err }); err != nil {
+		return 0, err
+	}
+	if len(part) != 1 || int(part[0]) >= store.Partitions {
+		return 0, errCorrupt
+	}
+	return int(part[0]), nil
+}
+
 // forgetBacklogs voids every remembered backlog count (Purge deletes
 // entries, which the incremental count would not see).
 func (l *signalLog) forgetBacklogs() {

@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -407,6 +408,44 @@ func (l *signalLog) Backlog(ctx context.Context, org string) (int, error) {
 		return 0, fmt.Errorf("postgres: backlog: %w", err)
 	}
 	return int(n), nil
+}
+
+// Counts implements store.SignalLog in one statement, so one snapshot:
+// the backlog above each partition's cursor, the first maxStatuses
+// statuses by id counted by status, and how many of those belong to
+// backlog entries.
+func (l *signalLog) Counts(ctx context.Context, org string, maxStatuses int) (store.SignalCounts, error) {
+	if err := l.db.enter(ctx); err != nil {
+		return store.SignalCounts{}, err
+	}
+	defer l.db.leave()
+	var limit any // NULL: no limit
+	if maxStatuses > 0 {
+		limit = int64(maxStatuses)
+	}
+	var backlog, retrying int64
+	var truncated bool
+	var byStatus []byte
+	err := l.db.pool.queryRow(ctx, `WITH cur AS (SELECT part, pos FROM signal_cursor WHERE org = $1),
+		sts AS (SELECT id, status FROM signal_status WHERE org = $1 ORDER BY id LIMIT $2)
+		SELECT
+			(SELECT count(*) FROM signal_log s LEFT JOIN cur c ON c.part = s.part
+				WHERE s.org = $1 AND s.id > COALESCE(c.pos, 0)),
+			(SELECT count(*) FROM sts JOIN signal_log s ON s.org = $1 AND s.id = sts.id
+				LEFT JOIN cur c ON c.part = s.part WHERE s.id > COALESCE(c.pos, 0)),
+			COALESCE((SELECT count(*) = $2 FROM sts) AND EXISTS (SELECT 1 FROM signal_status
+				WHERE org = $1 AND id > (SELECT max(id) FROM sts)), false),
+			COALESCE((SELECT json_object_agg(status, n) FROM
+				(SELECT status, count(*) AS n FROM sts GROUP BY status) g), '{}')::text`,
+		[]any{org, limit}, &backlog, &retrying, &truncated, &byStatus)
+	if err != nil {
+		return store.SignalCounts{}, fmt.Errorf("postgres: counts: %w", err)
+	}
+	out := store.SignalCounts{Backlog: int(backlog), Retrying: int(retrying), Truncated: truncated, ByStatus: map[string]int{}}
+	if err := json.Unmarshal(byStatus, &out.ByStatus); err != nil {
+		return store.SignalCounts{}, fmt.Errorf("postgres: counts: %w", err)
+	}
+	return out, nil
 }
 
 // purgeBatch bounds the entries one Purge call deletes.

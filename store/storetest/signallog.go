@@ -14,6 +14,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -73,6 +74,7 @@ func RunSignalLog(t *testing.T, h LogHarness) {
 		{"Statuses", testLogStatuses},
 		{"ScanStatuses", testLogScanStatuses},
 		{"Backlog", testLogBacklog},
+		{"Counts", testLogCounts},
 		{"Cold", testLogCold},
 		{"Purge", testLogPurge},
 		{"PurgeMany", testLogPurgeMany},
@@ -1085,6 +1087,56 @@ func testLogBacklog(t *testing.T, h LogHarness) {
 
 	mustAppend(t, l, "acme", rec(1, "", "new"), rec(3, "", "new"))
 	wantBacklog(t, l, "acme", 14)
+}
+
+// testLogCounts: Counts gives the backlog and the statuses of one
+// snapshot, and tells which statuses belong to backlog entries (a failed
+// attempt waiting for its retry).
+func testLogCounts(t *testing.T, h LogHarness) {
+	l := openLog(t, h)
+	var recs []store.LogRecord
+	for i := range 40 {
+		recs = append(recs, rec(i%4, "", "x"))
+	}
+	res := mustAppend(t, l, "acme", recs...)
+	mustAppend(t, l, "globex", rec(0, "", "y"), rec(1, "", "y"))
+	st := func(i int, status string) store.SignalStatus {
+		return store.SignalStatus{ID: res[i].ID, Status: status}
+	}
+	// Partition 0 processed records 0, 4 and 8; partition 1 processed 1
+	// and 5, and its attempt at 9 failed (the cursor stays at 5).
+	mustCommit(t, l, "acme", 0, res[8].ID, st(0, "completed"), st(4, "skipped"), st(8, "completed"))
+	mustCommit(t, l, "acme", 1, res[5].ID, st(1, "completed"), st(5, "permanently_failed"), st(9, "failed"))
+	want := func(what string, max int, w store.SignalCounts) {
+		t.Helper()
+		got, err := l.Counts(t.Context(), "acme", max)
+		if err != nil {
+			t.Fatalf("%s: Counts: %v", what, err)
+		}
+		if got.Backlog != w.Backlog || got.Retrying != w.Retrying || got.Truncated != w.Truncated || !maps.Equal(got.ByStatus, w.ByStatus) {
+			t.Fatalf("%s: Counts(acme, %d) = %+v; want %+v", what, max, got, w)
+		}
+	}
+	want("all", 0, store.SignalCounts{Backlog: 35, Retrying: 1,
+		ByStatus: map[string]int{"completed": 3, "skipped": 1, "permanently_failed": 1, "failed": 1}})
+	want("exactly all", 6, store.SignalCounts{Backlog: 35, Retrying: 1,
+		ByStatus: map[string]int{"completed": 3, "skipped": 1, "permanently_failed": 1, "failed": 1}})
+	// The first statuses by id: records 0 and 1.
+	want("truncated", 2, store.SignalCounts{Backlog: 35, Truncated: true, ByStatus: map[string]int{"completed": 2}})
+	// The retry succeeds: one less in the backlog, none retrying.
+	mustCommit(t, l, "acme", 1, res[9].ID, st(9, "completed"))
+	want("after the retry", 0, store.SignalCounts{Backlog: 34,
+		ByStatus: map[string]int{"completed": 4, "skipped": 1, "permanently_failed": 1}})
+	// Statuses rewritten without moving a cursor (a reprocess job).
+	mustCommit(t, l, "acme", 0, 0, st(4, "completed"))
+	want("after a relabel", 0, store.SignalCounts{Backlog: 34,
+		ByStatus: map[string]int{"completed": 5, "permanently_failed": 1}})
+	for org, backlog := range map[string]int{"globex": 2, "nobody": 0} {
+		got, err := l.Counts(t.Context(), org, 0)
+		if err != nil || got.Backlog != backlog || len(got.ByStatus) != 0 || got.Retrying != 0 {
+			t.Fatalf("Counts(%s) = %+v, %v; want backlog %d and no statuses", org, got, err, backlog)
+		}
+	}
 }
 
 func testLogCold(t *testing.T, h LogHarness) {
