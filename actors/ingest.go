@@ -122,9 +122,10 @@ func (in *Ingestor) Accept(ctx context.Context, opt AcceptOptions, items [][]byt
 	}
 	appended, err := in.log.Append(ctx, opt.Org, recs, DedupWindow)
 	if err != nil {
+		in.signalsAppended(opt.Org, recs, nil)
 		return nil, storeErr(err)
 	}
-	in.releaseSignals(opt.Org, appended)
+	in.signalsAppended(opt.Org, recs, appended)
 	woken := map[int]bool{}
 	for j, a := range appended {
 		i := recIdx[j]

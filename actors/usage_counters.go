@@ -30,7 +30,7 @@ type partitionUsage struct {
 
 func keyUsagePeriod(org, pk string) []byte { return append(store.TenantKey(org, "usage", pk), '/') }
 func keyPartitionUsage(org, pk string, p int) []byte {
-	return store.TenantKey(org, "usage", pk, "p"+strconv.Itoa(p))
+	return store.TenantKey(org, "usage", pk, partitionSuffix(p))
 }
 
 // sumPartitionUsage adds up a period's counters.
@@ -111,9 +111,35 @@ func (p *processor) counterWrite(d usageDelta) (store.Write, *counterLanding, bo
 		next.UpTo = d.upTo
 	}
 	b, _ := json.Marshal(next)
-	l := p.env.quotaFor(p.org).expect(p.counter.period, "p"+strconv.Itoa(p.partition), next,
-		map[plan.Meter]int64{plan.MeterSignals: next.Signals - before.Signals, plan.MeterEvaluations: next.Evaluations - before.Evaluations})
+	// Accepted signals are settled by the counter's UpTo (settleUpTo), on
+	// every node; evaluations were reserved here and are settled by the
+	// landing.
+	l := p.env.quotaFor(p.org).expect(p.counter.period, partitionSuffix(p.partition), next,
+		map[plan.Meter]int64{plan.MeterEvaluations: next.Evaluations - before.Evaluations})
 	return store.Write{Key: keyPartitionUsage(p.org, p.counter.pk, p.partition), Value: b, Expected: p.counter.ver}, l, true
+}
+
+// partitionSuffix names partition p's usage counter in its period.
+func partitionSuffix(p int) string { return partitionSuffixes[p] }
+
+var partitionSuffixes = func() (s [store.Partitions]string) {
+	for p := range s {
+		s[p] = "p" + strconv.Itoa(p)
+	}
+	return s
+}()
+
+// suffixPartition is the partition a counter suffix names, or -1 ("api",
+// re-scoring shards).
+func suffixPartition(suffix string) int {
+	if len(suffix) < 2 || suffix[0] != 'p' {
+		return -1
+	}
+	p, err := strconv.Atoi(suffix[1:])
+	if err != nil || p < 0 || p >= store.Partitions {
+		return -1
+	}
+	return p
 }
 
 // commitCounter applies a counter write that succeeded.
@@ -199,8 +225,8 @@ type orgQuota struct {
 	used    plan.Usage // counted: the counters at the last reload plus this node's commits since
 	fetched time.Time
 	ok      bool
-	// pending are units reserved on this node (accepted signals, decided
-	// evaluations) and not yet counted by a commit. Two generations,
+	// pending are units reserved on this node (signals of requests being
+	// appended, decided evaluations) and not yet counted by a commit. Two generations,
 	// rotated every pendingTTL: a reservation whose write never happened
 	// (a failed flush that evaluates again) stops counting after at most
 	// two rotations instead of leaking. Reloads keep them.
@@ -211,7 +237,30 @@ type orgQuota struct {
 	rotated  time.Time
 	scratch  map[plan.Meter]int64 // reserve's per-call usage
 	landing  []*counterLanding    // counter writes announced and not yet landed
+	// accepted are signals this node appended that no counter it read or
+	// wrote counts yet, by partition: still reserved. A partition's
+	// counter counts its signals up to its UpTo, whichever node processes
+	// them, so reading the counter settles them on every node.
+	accepted  [store.Partitions][]signalGroup
+	acceptedN int64
 }
+
+// signalGroup is the signals one append accepted into one partition.
+type signalGroup struct {
+	maxID uint64
+	n     int64
+	at    time.Time
+}
+
+// maxGroups bounds a partition's unsettled groups (a partition whose
+// processing is stuck); beyond it a new group joins the newest, which
+// then settles when the counter reaches the greater id: a little later,
+// never earlier.
+const maxGroups = 64
+
+// acceptedTTL is how long accepted signals stay reserved when no counter
+// ever counts them (an organization processed without usage counting).
+const acceptedTTL = 10 * time.Minute
 
 // pendingTTL is how long a reservation counts before it must have been
 // committed (processing normally follows acceptance within milliseconds).
@@ -282,6 +331,73 @@ func (q *orgQuota) observeLocked(period plan.Period, suffix string, cur partitio
 		q.counters[suffix] = maxUsage(q.counters[suffix], cur)
 		q.recount()
 	}
+	q.settleUpTo(suffixPartition(suffix), cur.UpTo)
+}
+
+// settleUpTo releases partition p's accepted signals with ids at most
+// upTo: its counter counts them (q.mu held).
+func (q *orgQuota) settleUpTo(p int, upTo uint64) {
+	if p < 0 {
+		return
+	}
+	gs := q.accepted[p][:0]
+	for _, g := range q.accepted[p] {
+		if g.maxID <= upTo {
+			q.acceptedN -= g.n
+			continue
+		}
+		gs = append(gs, g)
+	}
+	q.accepted[p] = gs
+}
+
+// appended turns a request's reservation of reserved signals into the
+// signals the append accepted (duplicates are not counted again), or
+// gives it back when the append failed (appended nil).
+func (q *orgQuota) appended(reserved int64, recs []store.LogRecord, appended []store.Appended, now time.Time) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.settle(map[plan.Meter]int64{plan.MeterSignals: reserved})
+	if !q.ok {
+		return // nothing was reserved
+	}
+	var groups [store.Partitions]signalGroup
+	for j, a := range appended {
+		if !a.Duplicate {
+			g := &groups[recs[j].Partition]
+			g.n++
+			g.maxID = max(g.maxID, a.ID)
+		}
+	}
+	for p, g := range groups {
+		if g.n == 0 || q.counters[partitionSuffix(p)].UpTo >= g.maxID {
+			continue // none, or counted already
+		}
+		g.at = now
+		q.acceptedN += g.n
+		if gs := q.accepted[p]; len(gs) >= maxGroups {
+			last := &gs[len(gs)-1]
+			last.maxID, last.n, last.at = max(last.maxID, g.maxID), last.n+g.n, now
+			continue
+		}
+		q.accepted[p] = append(q.accepted[p], g)
+	}
+}
+
+// dropAccepted forgets accepted signals (a new period; or those older
+// than acceptedTTL when before is set) (q.mu held).
+func (q *orgQuota) dropAccepted(before time.Time) {
+	for p, gs := range q.accepted {
+		kept := gs[:0]
+		for _, g := range gs {
+			if !before.IsZero() && !g.at.Before(before) {
+				kept = append(kept, g)
+				continue
+			}
+			q.acceptedN -= g.n
+		}
+		q.accepted[p] = kept
+	}
 }
 
 // settle releases the reservations a counted write stands for (q.mu
@@ -335,6 +451,7 @@ func (q *orgQuota) inUse() plan.Usage {
 			u.Add(m, n)
 		}
 	}
+	u.Add(plan.MeterSignals, q.acceptedN)
 	return u
 }
 
@@ -373,6 +490,7 @@ func (q *orgQuota) reload(ctx context.Context, e *Env, org string, snap *billing
 	switch {
 	case q.ok && q.period != period:
 		q.pending, q.pendingOld, q.rotated, q.counters = nil, nil, now, nil // a new period: nothing carries over
+		q.dropAccepted(time.Time{})
 	case now.Sub(q.rotated) >= pendingTTL:
 		q.pendingOld, q.pending, q.rotated = q.pending, nil, now
 	}
@@ -381,7 +499,9 @@ func (q *orgQuota) reload(ctx context.Context, e *Env, org string, snap *billing
 	}
 	for k, pu := range read {
 		q.counters[k] = maxUsage(q.counters[k], pu)
+		q.settleUpTo(suffixPartition(k), pu.UpTo)
 	}
+	q.dropAccepted(now.Add(-acceptedTTL))
 	for _, l := range q.landing {
 		if pu, ok := read[l.suffix]; ok && !l.settled && l.period == period && covers(pu, l.value) {
 			q.settle(l.added) // written, and now read: no longer pending
@@ -410,6 +530,9 @@ func (q *orgQuota) reserve(m plan.Meter, n int64, now time.Time) plan.Decision {
 		q.scratch = map[plan.Meter]int64{}
 	}
 	q.scratch[m] = q.used.Get(m) + q.pending[m] + q.pendingOld[m]
+	if m == plan.MeterSignals {
+		q.scratch[m] += q.acceptedN
+	}
 	d := plan.Decide(q.plan, plan.Usage{Period: q.used.Period, Used: q.scratch}, m, n, now)
 	if d.Allowed && n > 0 {
 		if q.pending == nil {
@@ -512,25 +635,10 @@ func (in *Ingestor) checkSignalQuota(ctx context.Context, org string, n int) err
 	return &e
 }
 
-// releaseSignals gives back reserved signals that turned out to be
-// duplicates (stored once already, counted once).
-func (in *Ingestor) releaseSignals(org string, appended []store.Appended) {
-	n := int64(0)
-	for _, a := range appended {
-		if a.Duplicate {
-			n++
-		}
-	}
-	if n > 0 && in.env.client != nil {
-		q := in.env.quotaFor(org)
-		q.mu.Lock()
-		for _, p := range []map[plan.Meter]int64{q.pending, q.pendingOld} {
-			if p != nil && n > 0 {
-				d := min(p[plan.MeterSignals], n)
-				p[plan.MeterSignals] -= d
-				n -= d
-			}
-		}
-		q.mu.Unlock()
+// signalsAppended settles a request's reservation of len(recs) signals
+// with what its append accepted (appended nil: it failed).
+func (in *Ingestor) signalsAppended(org string, recs []store.LogRecord, appended []store.Appended) {
+	if in.env.client != nil {
+		in.env.quotaFor(org).appended(int64(len(recs)), recs, appended, in.env.now())
 	}
 }

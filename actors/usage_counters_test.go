@@ -151,6 +151,96 @@ func TestOrgQuotaReservations(t *testing.T) {
 	}
 }
 
+// Signals a node accepted stay reserved until a partition counter counts
+// them, whichever node wrote it: a node that does not process its
+// signals settles them when its reload reads the counters, instead of
+// counting them twice until they expire.
+func TestOrgQuotaSettlesAcceptedSignalsByCounter(t *testing.T) {
+	env := queueEnv(t)
+	ctx := context.Background()
+	t0 := time.Date(2026, 2, 1, 0, 0, 0, 0, time.UTC)
+	snap := &billingSnapshot{Anchor: t0, Plan: plan.Plan{ID: "p", Limits: plan.Limits{Signals: 10}}}
+	period := plan.PeriodFor(t0, t0)
+	q := &orgQuota{} // node A: accepts, never processes
+	if err := q.reload(ctx, env, mergeOrg, snap, t0); err != nil {
+		t.Fatal(err)
+	}
+	signals := func() int64 { return q.inUse().Get(plan.MeterSignals) }
+	accept := func(at time.Time, ids ...uint64) {
+		t.Helper()
+		recs := make([]store.LogRecord, len(ids))
+		res := make([]store.Appended, len(ids))
+		for i, id := range ids {
+			recs[i] = store.LogRecord{Partition: int(id & 15)}
+			res[i] = store.Appended{ID: id}
+		}
+		if d := q.reserve(plan.MeterSignals, int64(len(ids)), at); !d.Allowed {
+			t.Fatalf("reserving %d: refused at %v", len(ids), q.inUse().Used)
+		}
+		q.appended(int64(len(ids)), recs, res, at)
+	}
+	// Partition 2 gets ids 0x12, 0x22, 0x32; partition 3 gets 0x13.
+	accept(t0, 0x12, 0x22, 0x32, 0x13)
+	// A repeat is not counted again; a failed append gives its
+	// reservation back.
+	if d := q.reserve(plan.MeterSignals, 2, t0); !d.Allowed {
+		t.Fatal("refused")
+	}
+	q.appended(2, []store.LogRecord{{Partition: 2}, {Partition: 2}}, []store.Appended{{ID: 0x12, Duplicate: true}, {ID: 0x42}}, t0)
+	if d := q.reserve(plan.MeterSignals, 3, t0); !d.Allowed {
+		t.Fatal("refused")
+	}
+	q.appended(3, make([]store.LogRecord, 3), nil, t0)
+	if n := signals(); n != 5 {
+		t.Fatalf("in use %d, want 5 accepted", n)
+	}
+	// Node B processes partition 2 up to 0x32 and writes its counter.
+	b, _ := json.Marshal(partitionUsage{Signals: 3, UpTo: 0x32})
+	if _, err := env.Store.Save(ctx, keyPartitionUsage(mergeOrg, tenant.PeriodKey(period), 2), b, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := q.reload(ctx, env, mergeOrg, snap, t0.Add(2*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if n := signals(); n != 5 {
+		t.Fatalf("after reading node B's counter: in use %d, want 5 (3 counted + 2 accepted), each once", n)
+	}
+	// A group whose ids the counter reached before the append reported
+	// them is not reserved at all.
+	accept(t0.Add(2*time.Second), 0x02)
+	if n := signals(); n != 5 {
+		t.Fatalf("after an append already counted: in use %d, want 5", n)
+	}
+	// A stuck partition keeps at most maxGroups groups and all its
+	// signals reserved; the counter reaching the newest settles them.
+	big := &billingSnapshot{Anchor: t0, Plan: plan.Plan{ID: "p", Limits: plan.Limits{Signals: 1000}}}
+	if err := q.reload(ctx, env, mergeOrg, big, t0.Add(2*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	for i := range maxGroups + 6 {
+		accept(t0.Add(2*time.Second), uint64(0x1005+16*i))
+	}
+	q.mu.Lock()
+	groups := len(q.accepted[5])
+	q.mu.Unlock()
+	if n := signals(); groups > maxGroups || n != 5+maxGroups+6 {
+		t.Fatalf("stuck partition: %d groups, in use %d; want at most %d groups, %d in use", groups, n, maxGroups, 5+maxGroups+6)
+	}
+	q.mu.Lock()
+	q.observeLocked(period, partitionSuffix(5), partitionUsage{Signals: maxGroups + 6, UpTo: uint64(0x1005 + 16*(maxGroups+5))})
+	q.mu.Unlock()
+	if n := signals(); n != 5+maxGroups+6 {
+		t.Fatalf("after partition 5's counter: in use %d, want %d", n, 5+maxGroups+6)
+	}
+	// Accepted signals no counter ever counts expire.
+	if err := q.reload(ctx, env, mergeOrg, snap, t0.Add(acceptedTTL+3*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if n := signals(); n != 3+maxGroups+6 {
+		t.Fatalf("after expiry: in use %d, want the %d counted", n, 3+maxGroups+6)
+	}
+}
+
 // The scoring window stays ordered by time whatever order signals arrive
 // in, and keeps the newest maxWindow.
 func TestLeadWindowOrderAndBound(t *testing.T) {
