@@ -59,6 +59,7 @@ type Env struct {
 	metricsOnce sync.Once
 	usage       *usageMetrics
 	quotas      sync.Map // org → *orgQuota (usage_counters.go)
+	domains     domainCache
 
 	// client lets grains call other grains; NewClient sets it before the
 	// node serves requests.

@@ -71,12 +71,12 @@ type processor struct {
 	// keyed index is an HMAC, and most signals come from known people);
 	// absence is never cached (another partition may link it). Leads are
 	// cached with their version: a stale one fails its compare-and-set and
-	// is reloaded. Domains are cached until an account's domain is indexed
-	// outside processing (keyDomainEpoch, checked every step): an account
-	// created through the API or a CRM sync is seen by the next step.
+	// is reloaded. Domains are cached for the node (Env.domains) until an
+	// account's domain is indexed outside processing (keyDomainEpoch,
+	// checked every step): an account created through the API or a CRM
+	// sync is seen by the next step.
 	idCache     *lru[identity.Identifier, string]
 	leadCache   *lru[string, cachedLead]
-	domainCache *lru[string, cachedDomain]
 	domainEpoch store.Version // keyDomainEpoch's version as last seen
 	salt        string
 }
@@ -89,21 +89,10 @@ type cachedLead struct {
 	ver  store.Version
 }
 
-type cachedDomain struct {
-	accounts []string
-}
-
-// domainCacheSize: a partition sees the domains of all its organization's
-// people (200,000 people at ten a company is 20,000 domains), and a miss
-// is a prefix scan of the store; an entry is ~150 bytes, freed when the
-// partition passivates.
-const domainCacheSize = 20000
-
 func newProcessor(env *Env, log store.SignalLog, org string, p int, rules rulesSource) *processor {
 	return &processor{env: env, log: log, org: org, partition: p, rules: rules,
 		free: identity.DefaultFreeMail(), guards: identity.DefaultGuards(), attempts: map[uint64]int{},
-		idCache: newLRU[identity.Identifier, string](50000), leadCache: newLRU[string, cachedLead](2000),
-		domainCache: newLRU[string, cachedDomain](domainCacheSize)}
+		idCache: newLRU[identity.Identifier, string](50000), leadCache: newLRU[string, cachedLead](2000)}
 }
 
 // batchSize bounds one processing round. A backlog is where it matters: a
@@ -222,8 +211,9 @@ func (p *processor) checkMerges(ctx context.Context) error {
 	return nil
 }
 
-// checkDomains drops the domain cache when an account's domain was indexed
-// or unindexed since the last step (env.putDomain bumps keyDomainEpoch).
+// checkDomains reads the domain epoch for this step: cached domain answers
+// of an earlier epoch are not used once an account's domain was indexed or
+// unindexed (env.putDomain bumps keyDomainEpoch).
 // Processing's own inferred accounts do not bump it: one is only created
 // for a domain without accounts, and absence is never cached.
 func (p *processor) checkDomains(ctx context.Context) error {
@@ -231,10 +221,7 @@ func (p *processor) checkDomains(ctx context.Context) error {
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return err
 	}
-	if v != p.domainEpoch {
-		p.domainCache = newLRU[string, cachedDomain](domainCacheSize)
-		p.domainEpoch = v
-	}
+	p.domainEpoch = v // answers of other epochs are not used (domainCache)
 	return nil
 }
 
@@ -646,8 +633,8 @@ func (b *batch) matchAccount(ctx context.Context, s *storedSignal, leadID string
 		return nil, nil
 	}
 	if domain != "" && !b.p.free.IsFree(domain) {
-		if cd, ok := b.p.domainCache.get(domain); ok {
-			c.ByDomain = cd.accounts
+		if accounts, ok := env.domains.get(org, domain, b.p.domainEpoch); ok {
+			c.ByDomain = accounts
 		} else {
 			prefix := keyDomainPrefix(org, domain)
 			err := env.Store.Scan(ctx, prefix, nil, func(it store.Item) error {
@@ -658,7 +645,7 @@ func (b *batch) matchAccount(ctx context.Context, s *storedSignal, leadID string
 				return nil, err
 			}
 			if len(c.ByDomain) > 0 { // absence is not cached: an inferred account may be created next
-				b.p.domainCache.put(domain, cachedDomain{accounts: c.ByDomain})
+				env.domains.put(org, domain, b.p.domainEpoch, c.ByDomain)
 			}
 		}
 	}
@@ -670,7 +657,7 @@ func (b *batch) matchAccount(ctx context.Context, s *storedSignal, leadID string
 		// The domain now has this account: the next signal from it needs
 		// no scan (each of a store read, waiting behind the writes in flight).
 		if m.Infer == domain {
-			b.p.domainCache.put(domain, cachedDomain{accounts: []string{m.AccountID}})
+			env.domains.put(org, domain, b.p.domainEpoch, []string{m.AccountID})
 		}
 	}
 	if m.AccountID == "" && len(m.Ambiguous) == 0 {

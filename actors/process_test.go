@@ -99,7 +99,7 @@ func TestDomainCacheSeesNewAccounts(t *testing.T) {
 	if a := mustLead(t, env, leadOf(t, env, "ann@initech.com")).Account; a == nil || a.AccountID != "acct_initech_a" {
 		t.Fatalf("first person: %+v", a)
 	}
-	if _, ok := p.domainCache.get("initech.com"); !ok {
+	if _, ok := env.domains.get(mergeOrg, "initech.com", p.domainEpoch); !ok {
 		t.Fatal("the domain was not cached")
 	}
 	// A second account for the domain, as the account API would index it.
@@ -129,8 +129,8 @@ func TestDomainCacheSeesNewAccounts(t *testing.T) {
 	if a := mustLead(t, env, leadOf(t, env, "cy@hooli.com")).Account; a == nil || a.AccountID != inferred {
 		t.Fatalf("inferred: %+v, want %s", a, inferred)
 	}
-	if cd, ok := p.domainCache.get("hooli.com"); !ok || len(cd.accounts) != 1 || cd.accounts[0] != inferred {
-		t.Fatalf("the inferred account was not remembered: %+v %v", cd, ok)
+	if accounts, ok := env.domains.get(mergeOrg, "hooli.com", p.domainEpoch); !ok || len(accounts) != 1 || accounts[0] != inferred {
+		t.Fatalf("the inferred account was not remembered: %+v %v", accounts, ok)
 	}
 	if err := env.deleteDomain(ctx, mergeOrg, "hooli.com", inferred); err != nil {
 		t.Fatal(err)
@@ -142,6 +142,47 @@ func TestDomainCacheSeesNewAccounts(t *testing.T) {
 	drain(t, p)
 	if a := mustLead(t, env, leadOf(t, env, "dee@hooli.com")).Account; a == nil || a.AccountID != "acct_hooli" {
 		t.Fatalf("after the real account took the domain: %+v", a)
+	}
+}
+
+// TestDomainCacheIsShared: a domain one partition looked up is not looked
+// up again by another partition of the organization on the node, until the
+// domain epoch moves; other organizations have their own answers.
+func TestDomainCacheIsShared(t *testing.T) {
+	ctx := context.Background()
+	env := queueEnv(t)
+	t0 := time.Date(2026, 2, 1, 0, 0, 0, 0, time.UTC)
+	noRules := func(context.Context) ([]mapping.Rule, uint64, error) { return nil, 1, nil }
+	p0 := newProcessor(env, env.SignalLog, mergeOrg, 0, noRules)
+	p1 := newProcessor(env, env.SignalLog, mergeOrg, 1, noRules)
+	if err := env.putDomain(ctx, mergeOrg, "initech.com", "acct_initech_a"); err != nil {
+		t.Fatal(err)
+	}
+	appendMergeSigs(t, env, mergeSig{part: 0, email: "ann@initech.com", at: t0})
+	drain(t, p0)
+	// The index entry goes without an epoch bump (no API path does this):
+	// partition 1 can only still match it through partition 0's answer.
+	if err := env.deleteIndex(ctx, keyDomain(mergeOrg, "initech.com", "acct_initech_a")); err != nil {
+		t.Fatal(err)
+	}
+	appendMergeSigs(t, env, mergeSig{part: 1, email: "bob@initech.com", at: t0.Add(time.Minute)})
+	drain(t, p1)
+	if a := mustLead(t, env, leadOf(t, env, "bob@initech.com")).Account; a == nil || a.AccountID != "acct_initech_a" {
+		t.Fatalf("partition 1 did not use partition 0's answer: %+v", a)
+	}
+	if _, ok := env.domains.get("org_other", "initech.com", p1.domainEpoch); ok {
+		t.Fatal("another organization sees this one's answer")
+	}
+	// An epoch bump (another account indexed for some domain) retires the
+	// answer: the next step reads the index again.
+	if err := env.putDomain(ctx, mergeOrg, "globex.com", "acct_globex"); err != nil {
+		t.Fatal(err)
+	}
+	appendMergeSigs(t, env, mergeSig{part: 1, email: "cy@initech.com", at: t0.Add(2 * time.Minute)})
+	drain(t, p1)
+	inferred := identity.AccountIDForDomain(mergeOrg, "initech.com")
+	if a := mustLead(t, env, leadOf(t, env, "cy@initech.com")).Account; a == nil || a.AccountID != inferred {
+		t.Fatalf("after the epoch moved: %+v, want the index read again (no account: inferred %s)", a, inferred)
 	}
 }
 
