@@ -75,20 +75,27 @@ func Decide(p Plan, u Usage, meter Meter, n int64, now time.Time) Decision {
 	} else if p.Overages {
 		return Decision{Allowed: true, Overage: after - max(used, limit)}
 	}
-	return Decision{RetryAt: reset, Err: refusal(meter, limit, reset)}
+	return Decision{RetryAt: reset, Err: refusal(meter, limit, used, n, reset)}
 }
 
-func refusal(m Meter, limit int64, reset time.Time) *errs.Error {
+// refusal says why n more units of m do not fit: the quota is used up, or
+// (a batch) what is left is less than n, so a smaller batch would fit.
+func refusal(m Meter, limit, used, n int64, reset time.Time) *errs.Error {
 	when := "the next billing period"
 	if !reset.IsZero() {
 		when = reset.UTC().Format(time.RFC3339)
 	}
+	what := string(m) + " quota of " + itoa(limit) + " for this period is used up"
 	if m == MeterSignals {
-		return errs.New(errs.KindRateLimited, CodeSignalQuotaExceeded,
-			"signal quota of "+itoa(limit)+" for this period is used up; it resets at "+when+
-				" (upgrade or turn on overages to continue now)")
+		what = "signal quota of " + itoa(limit) + " for this period is used up"
+		if used < limit && n > 1 {
+			what = "these " + itoa(n) + " signals would go beyond the signal quota of " + itoa(limit) +
+				" for this period (" + itoa(limit-used) + " left)"
+		}
 	}
-	return errs.New(errs.KindForbidden, CodeQuotaExceeded,
-		string(m)+" quota of "+itoa(limit)+" for this period is used up; it resets at "+when+
-			" (upgrade or turn on overages to continue now)")
+	msg := what + "; it resets at " + when + " (upgrade or turn on overages to continue now)"
+	if m == MeterSignals {
+		return errs.New(errs.KindRateLimited, CodeSignalQuotaExceeded, msg)
+	}
+	return errs.New(errs.KindForbidden, CodeQuotaExceeded, msg)
 }

@@ -84,6 +84,28 @@ func TestDecide(t *testing.T) {
 	}
 }
 
+// A refusal says whether the quota is used up or, for a batch that does
+// not fit, how many signals are left.
+func TestRefusalMessage(t *testing.T) {
+	tests := []struct {
+		name    string
+		used, n int64
+		want    string
+	}{
+		{"used up", 100, 1, "signal quota of 100 for this period is used up; it resets at "},
+		{"used up, a batch", 100, 10, "signal quota of 100 for this period is used up; it resets at "},
+		{"a batch bigger than what is left", 95, 10, "these 10 signals would go beyond the signal quota of 100 for this period (5 left); it resets at "},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			d := plan.Decide(quotaPlan(false), usage(plan.MeterSignals, tc.used), plan.MeterSignals, tc.n, mid)
+			if d.Allowed || d.Err == nil || !strings.HasPrefix(d.Err.Message, tc.want) {
+				t.Fatalf("Decide(used %d, n %d) = %+v; want a refusal starting %q", tc.used, tc.n, d.Err, tc.want)
+			}
+		})
+	}
+}
+
 func TestDecideWithOrgOverageToggle(t *testing.T) {
 	p := quotaPlan(true)
 	u := usage(plan.MeterSignals, 100)
