@@ -117,15 +117,16 @@ func (in *Ingestor) Accept(ctx context.Context, opt AcceptOptions, items [][]byt
 	if len(recs) == 0 {
 		return results, nil
 	}
-	if err := in.checkSignalQuota(ctx, opt.Org, len(recs)); err != nil {
+	reserved, err := in.reserveSignals(ctx, opt.Org, recs)
+	if err != nil {
 		return nil, err
 	}
 	appended, err := in.log.Append(ctx, opt.Org, recs, DedupWindow)
 	if err != nil {
-		in.signalsAppended(opt.Org, recs, nil)
+		in.signalsAppended(opt.Org, reserved, recs, nil)
 		return nil, storeErr(err)
 	}
-	in.signalsAppended(opt.Org, recs, appended)
+	in.signalsAppended(opt.Org, reserved, recs, appended)
 	woken := map[int]bool{}
 	for j, a := range appended {
 		i := recIdx[j]

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/trailspark/trailspark/engine/errs"
 	"github.com/trailspark/trailspark/engine/plan"
 	"github.com/trailspark/trailspark/engine/tenant"
 	"github.com/trailspark/trailspark/store"
@@ -635,10 +636,44 @@ func (in *Ingestor) checkSignalQuota(ctx context.Context, org string, n int) err
 	return &e
 }
 
-// signalsAppended settles a request's reservation of len(recs) signals
-// with what its append accepted (appended nil: it failed).
-func (in *Ingestor) signalsAppended(org string, recs []store.LogRecord, appended []store.Appended) {
+// reserveSignals reserves quota for recs and returns how many it
+// reserved. At the limit, records that repeat stored signals (their dedup
+// key is claimed) need none: they are answered as duplicates (SPEC §2.2),
+// not refused, so a sender retrying a request whose 202 it missed learns
+// that it was stored.
+func (in *Ingestor) reserveSignals(ctx context.Context, org string, recs []store.LogRecord) (int, error) {
+	err := in.checkSignalQuota(ctx, org, len(recs))
+	var refusal *errs.Error
+	if err == nil || !errors.As(err, &refusal) || refusal.Code != plan.CodeSignalQuotaExceeded {
+		return len(recs), err
+	}
+	keys := make([]string, len(recs))
+	for i, r := range recs {
+		keys[i] = r.DedupKey
+	}
+	firsts, lerr := in.log.Duplicates(ctx, org, keys)
+	if lerr != nil {
+		return 0, storeErr(lerr)
+	}
+	fresh := 0
+	for _, id := range firsts {
+		if id == 0 {
+			fresh++
+		}
+	}
+	switch {
+	case fresh == len(recs):
+		return 0, err
+	case fresh == 0:
+		return 0, nil
+	}
+	return fresh, in.checkSignalQuota(ctx, org, fresh)
+}
+
+// signalsAppended settles a request's reservation of reserved signals
+// with what its append of recs accepted (appended nil: it failed).
+func (in *Ingestor) signalsAppended(org string, reserved int, recs []store.LogRecord, appended []store.Appended) {
 	if in.env.client != nil {
-		in.env.quotaFor(org).appended(int64(len(recs)), recs, appended, in.env.now())
+		in.env.quotaFor(org).appended(int64(reserved), recs, appended, in.env.now())
 	}
 }

@@ -78,9 +78,12 @@ func TestUsageAndQuotas(t *testing.T) {
 	// person's third… no: evaluations need 3 signals (starter settings),
 	// so lower the minimums to get evaluations from 2 signals.
 	e.ok(e.do("PUT", base+"/settings", ann.Token, map[string]any{"min_signals": 2, "min_signal_types": 1}), http.StatusOK, nil)
+	sendID := func(email, event, id string) resp {
+		return e.do("POST", "/api/signal-staging/webhook/"+k.Key, "", map[string]any{"email": email, "event": event, "messageId": id})
+	}
 	for i := 0; i < 3; i++ {
 		for _, ev := range []string{"Form Submitted", "Trial Started"} {
-			e.ok(send(fmt.Sprintf("p%d@corp.io", i), ev), http.StatusAccepted, nil)
+			e.ok(sendID(fmt.Sprintf("p%d@corp.io", i), ev, fmt.Sprintf("m-%d-%s", i, ev)), http.StatusAccepted, nil)
 		}
 	}
 	u := e.waitUsage(base, ann.Token, func(u actors.UsageView) bool { return meterOf(u, plan.MeterSignals).Used == 6 })
@@ -112,6 +115,21 @@ func TestUsageAndQuotas(t *testing.T) {
 	if ra, _ := strconv.Atoi(r.Header.Get("Retry-After")); ra < 3600 {
 		t.Errorf("Retry-After %q: want the time to the period's end", r.Header.Get("Retry-After"))
 	}
+	// A repeat of a stored signal is still answered as a duplicate (a
+	// sender retrying a request whose 202 it missed), not refused; a batch
+	// with one new signal among repeats is refused.
+	var dup struct {
+		ID        uint64 `json:"id"`
+		Duplicate bool   `json:"duplicate"`
+	}
+	e.ok(sendID("p0@corp.io", "Form Submitted", "m-0-Form Submitted"), http.StatusAccepted, &dup)
+	if !dup.Duplicate || dup.ID == 0 {
+		t.Errorf("a repeat at the limit: %+v, want a duplicate", dup)
+	}
+	e.fails(e.do("POST", "/api/signal-staging/webhook/"+k.Key+"/batch", "", []map[string]any{
+		{"email": "p0@corp.io", "event": "Trial Started", "messageId": "m-0-Trial Started"},
+		{"email": "p9@corp.io", "event": "Trial Started", "messageId": "m-9"},
+	}), http.StatusTooManyRequests, "signal_quota_exceeded", "")
 	// Models: 1 allowed per period.
 	def := map[string]any{"intercept": -2}
 	e.ok(e.do("POST", base+"/icp-models", ann.Token, map[string]any{"definition": def}), http.StatusCreated, nil)

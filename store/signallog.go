@@ -68,6 +68,11 @@ type SignalLog interface {
 	// ReadPartition returns up to max entries of a partition with ids
 	// greater than after, in id order.
 	ReadPartition(ctx context.Context, org string, partition int, after uint64, max int) ([]LogEntry, error)
+	// Duplicates returns, for each dedup key, the id of the signal that
+	// claimed it if the claim is still live (0: none; "" is no key). It
+	// only reads, for answers that must not append (a request its quota
+	// refuses may still repeat stored signals); Append still decides.
+	Duplicates(ctx context.Context, org string, keys []string) ([]uint64, error)
 	// Get returns one entry by id, or ErrNotFound.
 	Get(ctx context.Context, org string, id uint64) (LogEntry, error)
 	// Cursor returns a partition's processing cursor (0 = nothing processed).

@@ -354,6 +354,36 @@ func (l *signalLog) appendTxn(org string, recs []store.LogRecord, window time.Du
 	return answerRepeats(), nil
 }
 
+// Duplicates implements store.SignalLog with one read of each key (no
+// filter: this is the rare path of a refused request).
+func (l *signalLog) Duplicates(ctx context.Context, org string, keys []string) ([]uint64, error) {
+	if err := l.s.enter(ctx); err != nil {
+		return nil, err
+	}
+	defer l.s.leave()
+	out := make([]uint64, len(keys))
+	err := l.s.db.View(func(txn *badger.Txn) error {
+		for i, k := range keys {
+			if k == "" {
+				continue
+			}
+			dk, _ := dedupKey(org, k)
+			first, found, err := readDedupKey(txn, dk)
+			if err != nil {
+				return err
+			}
+			if found {
+				out[i] = first
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("badgerstore: duplicates: %w", mapErr(err))
+	}
+	return out, nil
+}
+
 // readDedupKey reads a dedup key: the id of the first record appended with
 // it, if it is there.
 func readDedupKey(txn *badger.Txn, dk []byte) (uint64, bool, error) {

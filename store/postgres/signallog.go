@@ -393,6 +393,51 @@ func (l *signalLog) DeleteCold(ctx context.Context, org, anonKey string, ids []u
 	return nil
 }
 
+// Duplicates implements store.SignalLog in one query through the dedup
+// table's primary key (key hash, org).
+func (l *signalLog) Duplicates(ctx context.Context, org string, keys []string) ([]uint64, error) {
+	if err := l.db.enter(ctx); err != nil {
+		return nil, err
+	}
+	defer l.db.leave()
+	out := make([]uint64, len(keys))
+	at := map[[32]byte][]int{}
+	var hashes [][]byte
+	for i, k := range keys {
+		if k == "" {
+			continue
+		}
+		h := sha256.Sum256([]byte(k))
+		if _, ok := at[h]; !ok {
+			hashes = append(hashes, h[:])
+		}
+		at[h] = append(at[h], i)
+	}
+	if len(hashes) == 0 {
+		return out, nil
+	}
+	type claim struct {
+		hash []byte
+		id   int64
+	}
+	claims, err := collect(ctx, l.db.pool, `SELECT key_hash, id FROM signal_dedup
+		WHERE key_hash = ANY($1::bytea[]) AND org = $2 AND (expires_at IS NULL OR expires_at > $3)`,
+		[]any{hashes, org, l.db.clock()}, func(r pgx.CollectableRow) (claim, error) {
+			var c claim
+			err := r.Scan(&c.hash, &c.id)
+			return c, err
+		})
+	if err != nil {
+		return nil, fmt.Errorf("postgres: duplicates: %w", err)
+	}
+	for _, c := range claims {
+		for _, i := range at[[32]byte(c.hash)] {
+			out[i] = uint64(c.id)
+		}
+	}
+	return out, nil
+}
+
 // Backlog implements store.SignalLog: one count of the entries above each
 // partition's cursor (a partition without a cursor row counts from 0).
 func (l *signalLog) Backlog(ctx context.Context, org string) (int, error) {

@@ -75,6 +75,7 @@ func RunSignalLog(t *testing.T, h LogHarness) {
 		{"ScanStatuses", testLogScanStatuses},
 		{"Backlog", testLogBacklog},
 		{"Counts", testLogCounts},
+		{"Duplicates", testLogDuplicates},
 		{"Cold", testLogCold},
 		{"Purge", testLogPurge},
 		{"PurgeMany", testLogPurgeMany},
@@ -864,7 +865,9 @@ func testLogExpiry(t *testing.T, h LogHarness) {
 	mustPutCold(t, l, "acme", "anon-mixed", coldLong)
 	mustPutCold(t, l, "acme", "anon-long", coldLong)
 
+	wantDuplicates(t, l, "acme", []string{"short", "long"}, []uint64{shortRes[0].ID, longRes[0].ID})
 	waitPast(t, h, start.Add(2*short+100*time.Millisecond))
+	wantDuplicates(t, l, "acme", []string{"short", "long"}, []uint64{0, longRes[0].ID})
 
 	// The short window has passed: the key is new again.
 	again := mustAppend(t, l, "acme", rec(1, "short", "after the window"), rec(1, "long", "within the window"))
@@ -1136,6 +1139,30 @@ func testLogCounts(t *testing.T, h LogHarness) {
 		if err != nil || got.Backlog != backlog || len(got.ByStatus) != 0 || got.Retrying != 0 {
 			t.Fatalf("Counts(%s) = %+v, %v; want backlog %d and no statuses", org, got, err, backlog)
 		}
+	}
+}
+
+func wantDuplicates(t *testing.T, l store.SignalLog, org string, keys []string, want []uint64) {
+	t.Helper()
+	got, err := l.Duplicates(t.Context(), org, keys)
+	if err != nil || !slices.Equal(got, want) {
+		t.Fatalf("Duplicates(%s, %q) = %v, %v; want %v", org, keys, got, err, want)
+	}
+}
+
+// testLogDuplicates: Duplicates answers each dedup key with the id that
+// claimed it in this tenant, reads only, and agrees with Append.
+func testLogDuplicates(t *testing.T, h LogHarness) {
+	l := openLog(t, h)
+	res := mustAppend(t, l, "acme", rec(0, "a", "x"), rec(3, "b", "y"), rec(5, "", "z"))
+	other := mustAppend(t, l, "globex", rec(0, "a", "x"))
+	wantDuplicates(t, l, "acme", []string{"a", "", "c", "b", "a"}, []uint64{res[0].ID, 0, 0, res[1].ID, res[0].ID})
+	wantDuplicates(t, l, "globex", []string{"a", "b"}, []uint64{other[0].ID, 0})
+	wantDuplicates(t, l, "nobody", []string{"a"}, []uint64{0})
+	wantDuplicates(t, l, "acme", nil, []uint64{})
+	// A read: "c" is still new to Append afterwards.
+	if r := mustAppend(t, l, "acme", rec(1, "c", "w"), rec(1, "a", "again")); r[0].Duplicate || r[1] != (store.Appended{ID: res[0].ID, Duplicate: true}) {
+		t.Fatalf("Append after Duplicates = %+v; want c new, a a duplicate of %d", r, res[0].ID)
 	}
 }
 
