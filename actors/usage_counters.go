@@ -227,8 +227,8 @@ type orgQuota struct {
 	fetched time.Time
 	ok      bool
 	// pending are units reserved on this node (signals of requests being
-	// appended, decided evaluations) and not yet counted by a commit. Two generations,
-	// rotated every pendingTTL: a reservation whose write never happened
+	// appended, decided evaluations) and not yet counted by a commit. Two
+	// generations, rotated every pendingTTL: a reservation whose write never happened
 	// (a failed flush that evaluates again) stops counting after at most
 	// two rotations instead of leaking. Reloads keep them.
 	pending, pendingOld map[plan.Meter]int64
@@ -358,7 +358,7 @@ func (q *orgQuota) settleUpTo(p int, upTo uint64) {
 func (q *orgQuota) appended(reserved int64, recs []store.LogRecord, appended []store.Appended, now time.Time) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	q.settle(map[plan.Meter]int64{plan.MeterSignals: reserved})
+	q.unreserve(plan.MeterSignals, reserved)
 	if !q.ok {
 		return // nothing was reserved
 	}
@@ -406,15 +406,19 @@ func (q *orgQuota) dropAccepted(before time.Time) {
 // a reload reads the counter.
 func (q *orgQuota) settle(added map[plan.Meter]int64) {
 	for m, n := range added {
-		rest := n
-		for _, p := range []map[plan.Meter]int64{q.pendingOld, q.pending} {
-			if p == nil || rest <= 0 {
-				continue
-			}
-			d := min(p[m], rest)
-			p[m] -= d
-			rest -= d
+		q.unreserve(m, n)
+	}
+}
+
+// unreserve releases n reserved units of m, the older first (q.mu held).
+func (q *orgQuota) unreserve(m plan.Meter, n int64) {
+	for _, p := range []map[plan.Meter]int64{q.pendingOld, q.pending} {
+		if p == nil || n <= 0 {
+			continue
 		}
+		d := min(p[m], n)
+		p[m] -= d
+		n -= d
 	}
 }
 
