@@ -2,8 +2,6 @@ package actors
 
 import (
 	"context"
-	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -59,29 +57,13 @@ func keyRetMarkPrefix(org string) []byte { return append(store.TenantKey(org, "r
 // retentionDay is the UTC day of t as a mark key names it.
 func retentionDay(t time.Time) string { return t.UTC().Format(time.DateOnly) }
 
-// receivedAt reads a stored signal's receipt time from its header alone.
+// receivedAt reads a stored signal's receipt time (either framing).
 func receivedAt(b []byte) (time.Time, bool) {
-	if len(b) > 0 && b[0] == storedSignalV2 {
-		var s storedSignal
-		if decodeStoredSignalV2(b, &s) != nil || s.ReceivedAt.IsZero() {
-			return time.Time{}, false
-		}
-		return s.ReceivedAt, true
-	}
-	if len(b) < 2 || b[0] != storedSignalV1 {
+	var s storedSignal
+	if decodeStoredSignal(b, &s) != nil || s.ReceivedAt.IsZero() {
 		return time.Time{}, false
 	}
-	n, k := binary.Uvarint(b[1:])
-	if k <= 0 || uint64(len(b)-1-k) < n {
-		return time.Time{}, false
-	}
-	var h struct {
-		ReceivedAt time.Time `json:"received_at"`
-	}
-	if json.Unmarshal(b[1+k:1+k+int(n)], &h) != nil || h.ReceivedAt.IsZero() {
-		return time.Time{}, false
-	}
-	return h.ReceivedAt, true
+	return s.ReceivedAt, true
 }
 
 // recordRetentionMarks writes the retention marks of the entries a step
