@@ -459,22 +459,18 @@ func (l *signalLog) Get(ctx context.Context, org string, id uint64) (store.LogEn
 			return err
 		}
 		// An entry from before ids carried their partition.
-		item, err := txn.Get(store.TenantKey(org, "si", idHex(id)))
+		p, err := oldPartition(txn, org, id)
 		if err != nil {
 			return err
 		}
-		var p []byte
-		if err := item.Value(func(v []byte) error { _, p, err = decode(v); return err }); err != nil {
-			return err
+		if p < 0 {
+			return badger.ErrKeyNotFound
 		}
-		if len(p) != 1 {
-			return errCorrupt
-		}
-		item, err = txn.Get(entryKey(org, int(p[0]), id))
+		item, err := txn.Get(entryKey(org, p, id))
 		if err != nil {
 			return err
 		}
-		e = store.LogEntry{ID: id, Partition: int(p[0])}
+		e = store.LogEntry{ID: id, Partition: p}
 		return item.Value(func(v []byte) error { _, e.Data, err = decode(v); return err })
 	})
 	if errors.Is(err, badger.ErrKeyNotFound) {
@@ -501,6 +497,26 @@ func (l *signalLog) Cursor(ctx context.Context, org string, p int) (uint64, erro
 	return binary.BigEndian.Uint64(b), nil
 }
 
+// readCursor reads a partition cursor's key ck in txn (0 when absent).
+func readCursor(txn *badger.Txn, ck []byte) (uint64, error) {
+	item, err := txn.Get(ck)
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	var cur uint64
+	err = item.Value(func(v []byte) error {
+		if len(v) != headerSize+8 {
+			return errCorrupt
+		}
+		cur = binary.BigEndian.Uint64(v[headerSize:])
+		return nil
+	})
+	return cur, err
+}
+
 // Commit implements store.SignalLog.
 func (l *signalLog) Commit(ctx context.Context, org string, p int, cursor uint64, statuses []store.SignalStatus) error {
 	if err := l.s.enter(ctx); err != nil {
@@ -512,18 +528,8 @@ func (l *signalLog) Commit(ctx context.Context, org string, p int, cursor uint64
 	for attempt := 0; ; attempt++ {
 		err := l.s.db.Update(func(txn *badger.Txn) error {
 			ck := store.TenantKey(org, "sc", partHex(p))
-			cur := uint64(0)
-			if item, err := txn.Get(ck); err == nil {
-				if err := item.Value(func(v []byte) error {
-					if len(v) != headerSize+8 {
-						return errCorrupt
-					}
-					cur = binary.BigEndian.Uint64(v[headerSize:])
-					return nil
-				}); err != nil {
-					return err
-				}
-			} else if !errors.Is(err, badger.ErrKeyNotFound) {
+			cur, err := readCursor(txn, ck)
+			if err != nil {
 				return err
 			}
 			if cursor > cur {
@@ -784,25 +790,11 @@ func (l *signalLog) Counts(ctx context.Context, org string, maxStatuses int) (st
 	err := l.s.db.View(func(txn *badger.Txn) error {
 		var cursors [store.Partitions]uint64
 		for p := range cursors {
-			item, err := txn.Get(store.TenantKey(org, "sc", partHex(p)))
-			if errors.Is(err, badger.ErrKeyNotFound) {
-				continue
-			}
+			cur, err := readCursor(txn, store.TenantKey(org, "sc", partHex(p)))
 			if err != nil {
 				return err
 			}
-			if err := item.Value(func(v []byte) error {
-				_, b, err := decode(v)
-				if err == nil && len(b) != 8 {
-					err = errCorrupt
-				}
-				if err == nil {
-					cursors[p] = binary.BigEndian.Uint64(b)
-				}
-				return err
-			}); err != nil {
-				return err
-			}
+			cursors[p] = cur
 		}
 		oldMax, err := greatestOldID(txn, org)
 		if err != nil {
@@ -828,10 +820,11 @@ func (l *signalLog) Counts(ctx context.Context, org string, maxStatuses int) (st
 			n++
 			var st store.SignalStatus
 			if err := it.Item().Value(func(v []byte) error {
-				_, b, err := decode(v)
-				if err == nil {
-					st, err = decodeStatus(b)
+				if len(v) < headerSize {
+					return errCorrupt
 				}
+				var err error
+				st, err = decodeStatus(v[headerSize:]) // copies what it keeps
 				return err
 			}); err != nil {
 				return err
