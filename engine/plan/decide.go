@@ -79,23 +79,21 @@ func Decide(p Plan, u Usage, meter Meter, n int64, now time.Time) Decision {
 }
 
 // refusal says why n more units of m do not fit: the quota is used up, or
-// (a batch) what is left is less than n, so a smaller batch would fit.
+// (a batch of signals) what is left is less than n, so a smaller batch
+// would fit.
 func refusal(m Meter, limit, used, n int64, reset time.Time) *errs.Error {
 	when := "the next billing period"
 	if !reset.IsZero() {
 		when = reset.UTC().Format(time.RFC3339)
 	}
-	what := string(m) + " quota of " + itoa(limit) + " for this period is used up"
+	kind, code, name := errs.KindForbidden, CodeQuotaExceeded, string(m)
 	if m == MeterSignals {
-		what = "signal quota of " + itoa(limit) + " for this period is used up"
-		if used < limit && n > 1 {
-			what = "these " + itoa(n) + " signals would go beyond the signal quota of " + itoa(limit) +
-				" for this period (" + itoa(limit-used) + " left)"
-		}
+		kind, code, name = errs.KindRateLimited, CodeSignalQuotaExceeded, "signal"
 	}
-	msg := what + "; it resets at " + when + " (upgrade or turn on overages to continue now)"
-	if m == MeterSignals {
-		return errs.New(errs.KindRateLimited, CodeSignalQuotaExceeded, msg)
+	what := name + " quota of " + itoa(limit) + " for this period is used up"
+	if m == MeterSignals && used < limit && n > 1 {
+		what = "these " + itoa(n) + " signals would go beyond the signal quota of " + itoa(limit) +
+			" for this period (" + itoa(limit-used) + " left)"
 	}
-	return errs.New(errs.KindForbidden, CodeQuotaExceeded, msg)
+	return errs.New(kind, code, what+"; it resets at "+when+" (upgrade or turn on overages to continue now)")
 }

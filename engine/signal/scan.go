@@ -7,10 +7,11 @@ import (
 
 // This file holds a small walker over JSON already validated (validJSON,
 // which answers as encoding/json.Valid does). Decoding a signal into
-// map[string]any costs tens of allocations; Normalize needs a dozen values at known places, so it
-// validates with validJSON (no allocation), then walks the bytes once,
-// remembering where the interesting values are (spans) and measuring the
-// nesting depth. Only the values actually used are decoded.
+// map[string]any costs tens of allocations; Normalize needs a dozen values
+// at known places, so it validates with validJSON (no allocation), then
+// walks the bytes once, remembering where the interesting values are
+// (spans) and measuring the nesting depth. Only the values actually used
+// are decoded.
 //
 // The walker relies on the input being valid JSON; it still bounds-checks
 // every access so that a broken invariant yields errBadJSON, never a panic.
